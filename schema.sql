@@ -1,0 +1,132 @@
+-- redial's SQLite schema: the one source of tables, indexes and views.
+--
+-- The file is a list of numbered steps. A step starts at a line `-- step N: what it adds`
+-- and runs, whole, in one transaction that also sets `PRAGMA user_version = N`, so a newer
+-- binary brings an older database file up to date step by step. Never edit a step that has
+-- shipped: add a new one below.
+--
+-- Conventions:
+--   * every instant is stored in UTC as INTEGER milliseconds since the Unix epoch
+--     (columns named `*_at`, `window_start`, `window_end`); the `v_*` views render them as
+--     RFC 3339 text for reporting;
+--   * local times are kept as the client sent them (`DD/MM/YYYY HH:mm`) together with the
+--     IANA zone they were read in.
+
+-- step 1: agents, calls, business outcomes and callback windows
+CREATE TABLE agents (
+    user_id     TEXT PRIMARY KEY,
+    logged_in   INTEGER NOT NULL CHECK (logged_in IN (0, 1)),
+    login_at    INTEGER,
+    logout_at   INTEGER,
+    updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE calls (
+    callid          TEXT PRIMARY KEY,
+    account_number  TEXT NOT NULL,
+    user_id         TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('active', 'ended')),
+    started_at      INTEGER NOT NULL,
+    ended_at        INTEGER
+) WITHOUT ROWID;
+
+-- "Is this agent on an active call?" is asked for every LCM request.
+CREATE INDEX calls_active_by_agent ON calls (user_id) WHERE state = 'active';
+
+CREATE TABLE callbacks (
+    id                INTEGER PRIMARY KEY,
+    callid            TEXT NOT NULL REFERENCES calls (callid),
+    account_number    TEXT NOT NULL,
+    callback_mode_id  INTEGER NOT NULL,
+    user_id           TEXT NOT NULL,
+    window_start      INTEGER NOT NULL,
+    window_end        INTEGER NOT NULL,
+    local_start       TEXT NOT NULL,
+    local_end         TEXT NOT NULL,
+    timezone          TEXT NOT NULL,
+    -- 'gap' or 'overlap' when the local time fell in a daylight-saving change (README: Time).
+    start_dst         TEXT CHECK (start_dst IN ('gap', 'overlap')),
+    end_dst           TEXT CHECK (end_dst IN ('gap', 'overlap')),
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    state             TEXT NOT NULL CHECK (state IN
+                        ('scheduled', 'due', 'leased', 'completed', 'expired', 'cancelled', 'superseded')),
+    supersedes        INTEGER REFERENCES callbacks (id) ON DELETE SET NULL,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    CHECK (window_end > window_start)
+);
+
+-- At most one live callback per contact: the database itself refuses a second one.
+CREATE UNIQUE INDEX callbacks_one_live_per_account
+    ON callbacks (account_number) WHERE state IN ('scheduled', 'due', 'leased');
+CREATE INDEX callbacks_by_callid ON callbacks (callid);
+
+-- The current business outcome of each call; replaced outcomes move to outcome_history.
+CREATE TABLE outcomes (
+    id                INTEGER PRIMARY KEY,
+    callid            TEXT NOT NULL UNIQUE REFERENCES calls (callid),
+    account_number    TEXT NOT NULL,
+    outcome_id        INTEGER NOT NULL,
+    business_outcome  INTEGER NOT NULL,
+    user_id           TEXT NOT NULL,
+    agent_comments    TEXT NOT NULL,
+    lead_score        REAL NOT NULL,
+    target_amount     REAL NOT NULL,
+    source            TEXT,
+    callback_id       INTEGER REFERENCES callbacks (id) ON DELETE SET NULL,
+    received_at       INTEGER NOT NULL
+);
+
+CREATE TABLE outcome_history (
+    id                INTEGER PRIMARY KEY,
+    outcome           INTEGER NOT NULL REFERENCES outcomes (id),
+    callid            TEXT NOT NULL,
+    account_number    TEXT NOT NULL,
+    outcome_id        INTEGER NOT NULL,
+    business_outcome  INTEGER NOT NULL,
+    user_id           TEXT NOT NULL,
+    agent_comments    TEXT NOT NULL,
+    lead_score        REAL NOT NULL,
+    target_amount     REAL NOT NULL,
+    source            TEXT,
+    callback_id       INTEGER REFERENCES callbacks (id) ON DELETE SET NULL,
+    received_at       INTEGER NOT NULL,
+    replaced_at       INTEGER NOT NULL
+);
+CREATE INDEX outcome_history_by_outcome ON outcome_history (outcome);
+CREATE INDEX outcome_history_by_callback ON outcome_history (callback_id);
+CREATE INDEX outcomes_by_callback ON outcomes (callback_id);
+
+-- step 2: reporting views with instants as RFC 3339 UTC text
+CREATE VIEW v_callbacks AS
+SELECT c.id,
+       c.state,
+       c.callid,
+       c.account_number,
+       c.callback_mode_id,
+       c.user_id,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_start / 1000, 'unixepoch') AS window_start_utc,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_end / 1000, 'unixepoch')   AS window_end_utc,
+       c.local_start,
+       c.local_end,
+       c.timezone,
+       c.supersedes,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.created_at / 1000.0, 'unixepoch') AS created_at_utc,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
+FROM callbacks c;
+
+-- Every outcome ever set, current and replaced, one row each.
+CREATE VIEW v_outcomes AS
+SELECT o.id AS outcome, 'current' AS status, o.callid, o.account_number, o.outcome_id,
+       o.business_outcome, o.user_id, o.agent_comments, o.lead_score, o.target_amount,
+       o.source, o.callback_id,
+       strftime('%Y-%m-%dT%H:%M:%fZ', o.received_at / 1000.0, 'unixepoch') AS received_at_utc,
+       NULL AS replaced_at_utc
+FROM outcomes o
+UNION ALL
+SELECT h.outcome, 'replaced', h.callid, h.account_number, h.outcome_id,
+       h.business_outcome, h.user_id, h.agent_comments, h.lead_score, h.target_amount,
+       h.source, h.callback_id,
+       strftime('%Y-%m-%dT%H:%M:%fZ', h.received_at / 1000.0, 'unixepoch'),
+       strftime('%Y-%m-%dT%H:%M:%fZ', h.replaced_at / 1000.0, 'unixepoch')
+FROM outcome_history h;

@@ -1,0 +1,147 @@
+//! Command line and environment, parsed and checked once at start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono_tz::Tz;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::store::{StoreOptions, Synchronous};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "redial",
+    version,
+    about = "Callback scheduler for contact centers"
+)]
+pub struct Cli {
+    /// Log lines as human-readable text or as JSON objects.
+    #[arg(
+        long,
+        env = "REDIAL_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API and the scheduler.
+    Serve(Config),
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "REDIAL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// SQLite database file; created, with its folder, on first start.
+    #[arg(long, env = "REDIAL_DB", default_value = "data/redial.db")]
+    pub db: PathBuf,
+    /// IANA zone in which callback windows without their own `TimeZone` are read.
+    #[arg(long, env = "REDIAL_TIMEZONE", default_value = "UTC", value_parser = parse_zone)]
+    pub timezone: Tz,
+    /// How long a point window (start equal to end) stays open, e.g. `15m`.
+    #[arg(long, env = "REDIAL_MIN_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub min_window: chrono::Duration,
+    /// `full` fsyncs every commit (survives power loss); `normal` only at checkpoints
+    /// (survives a crash of the process, not of the machine).
+    #[arg(long, env = "REDIAL_SYNCHRONOUS", value_enum, default_value = "full")]
+    pub synchronous: Synchronous,
+    /// Requests that may queue for the database writer.
+    #[arg(long, env = "REDIAL_WRITER_QUEUE", default_value_t = 16_384)]
+    pub writer_queue: usize,
+    /// The most requests committed in one transaction.
+    #[arg(long, env = "REDIAL_BATCH_MAX", default_value_t = 1024)]
+    pub batch_max: usize,
+}
+
+impl Config {
+    /// Parses `serve`'s flags from `args` (without the program name and subcommand), with the
+    /// same defaults as the command line.
+    pub fn from_args<I, S>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString> + Clone,
+    {
+        let argv = ["redial".into(), "serve".into()]
+            .into_iter()
+            .chain(args.into_iter().map(Into::into));
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(config) => Ok(config),
+        }
+    }
+
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            path: self.db.clone(),
+            synchronous: self.synchronous,
+            queue_capacity: self.writer_queue.max(1),
+            batch_max: self.batch_max.max(1),
+        }
+    }
+}
+
+fn parse_zone(s: &str) -> Result<Tz, String> {
+    s.parse::<Tz>()
+        .map_err(|_| format!("{s:?} is not an IANA time zone (e.g. Europe/London, UTC)"))
+}
+
+/// Parses a duration such as `90s`, `15m`, `2h`, `30d` or `250ms`.
+pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; expected e.g. 90s, 15m, 2h, 30d"))?;
+    let d = match unit {
+        "ms" => chrono::Duration::milliseconds(n),
+        "s" => chrono::Duration::seconds(n),
+        "m" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        _ => {
+            return Err(format!(
+                "{s:?} has no known unit; expected ms, s, m, h or d"
+            ))
+        }
+    };
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15m"), Ok(chrono::Duration::minutes(15)));
+        assert_eq!(
+            parse_duration("250ms"),
+            Ok(chrono::Duration::milliseconds(250))
+        );
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::from_args::<_, &str>([]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.db, PathBuf::from("data/redial.db"));
+        assert_eq!(c.timezone, Tz::UTC);
+        assert_eq!(c.min_window, chrono::Duration::minutes(15));
+        assert_eq!(c.synchronous, Synchronous::Full);
+    }
+}

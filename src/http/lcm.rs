@@ -1,0 +1,73 @@
+//! `POST /v1/lcm`: the LCM message endpoint.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::log::LoggedCallId;
+use super::{AppState, BODY_LIMIT};
+use crate::lcm::envelope::{self, Envelope, ReplyHead};
+use crate::lcm::LcmError;
+use crate::store::outcomes::{self, NewOutcome};
+
+pub async fn post_lcm(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (head, result) = handle(&app, body).await;
+    let (status, reply) = match &result {
+        Ok(callback_id) => (StatusCode::OK, envelope::success(&head, *callback_id)),
+        Err(e) => {
+            if let LcmError::Store(cause) = e {
+                tracing::error!(error = %cause, callid = head.callid, "request not stored");
+            }
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, envelope::failure(&head, e))
+        }
+    };
+    let mut response = (status, Json(reply)).into_response();
+    response.extensions_mut().insert(LoggedCallId(head.callid));
+    response
+}
+
+/// Parses, resolves the window, and stores; the head is what the reply echoes.
+async fn handle(
+    app: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> (ReplyHead, Result<i64, LcmError>) {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let error = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                LcmError::TooLarge { limit: BODY_LIMIT }
+            } else {
+                LcmError::NotJson(rejection.body_text())
+            };
+            return (ReplyHead::default(), Err(error));
+        }
+    };
+    let (head, envelope) = Envelope::parse(&body);
+    let Envelope { source, callback } = match envelope {
+        Ok(envelope) => envelope,
+        Err(e) => return (head, Err(e)),
+    };
+    let zone = callback.timezone.unwrap_or(app.config.timezone);
+    let window = match callback.window.resolve(zone, app.config.min_window) {
+        Ok(window) => window,
+        Err(reversed) => return (head, Err(LcmError::WindowReversed(reversed))),
+    };
+    let new = NewOutcome {
+        request: callback,
+        window,
+        source,
+    };
+    let clock = app.clock.clone();
+    let stored = app
+        .store
+        .write(move |conn| outcomes::set_outcome(conn, &new, clock.now()))
+        .await;
+    (head, stored)
+}

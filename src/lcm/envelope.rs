@@ -1,0 +1,159 @@
+//! The LCM message envelope (`channel`, `topic`, `subtopic`, `source`, `data`) and its replies.
+
+use serde_json::{json, Map, Value};
+
+use super::error::LcmError;
+use super::fields::{describe, quote, FieldError, Fields};
+use super::request::PersonalCallback;
+
+pub const CHANNEL: &str = "LCM";
+pub const TOPIC: &str = "WebService";
+pub const SUBTOPIC: &str = "SetBusinessOutcomeWithPersonalCallback";
+/// The longest `source` kept; it names an application, not a document.
+const SOURCE_MAX_CHARS: usize = 128;
+
+/// What a reply echoes from its request, filled in as far as the request could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyHead {
+    pub topic: String,
+    pub subtopic: String,
+    pub callid: String,
+}
+
+impl Default for ReplyHead {
+    fn default() -> Self {
+        Self {
+            topic: TOPIC.to_owned(),
+            subtopic: format!("{SUBTOPIC}Result"),
+            callid: String::new(),
+        }
+    }
+}
+
+/// A readable, valid request.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub source: Option<String>,
+    pub callback: PersonalCallback,
+}
+
+impl Envelope {
+    /// Reads a request body. The head says as much of the request as was readable, so that
+    /// even an error reply echoes the client's topic, subtopic and callid.
+    pub fn parse(body: &[u8]) -> (ReplyHead, Result<Self, LcmError>) {
+        let mut head = ReplyHead::default();
+        let value: Value = match serde_json::from_slice(body) {
+            Ok(value) => value,
+            Err(e) => return (head, Err(LcmError::NotJson(e.to_string()))),
+        };
+        let Value::Object(map) = value else {
+            let error = LcmError::NotJson(format!("got {}", describe(&value)));
+            return (head, Err(error));
+        };
+        read_head(&map, &mut head);
+        let envelope = Self::parse_fields(&map).map(|(source, callback)| Self { source, callback });
+        (head, envelope)
+    }
+
+    fn parse_fields(
+        map: &Map<String, Value>,
+    ) -> Result<(Option<String>, PersonalCallback), LcmError> {
+        let f = Fields::new(map);
+        let envelope = LcmError::Envelope;
+        let channel = f.text("channel", 1, 16).map_err(envelope)?;
+        if !channel.eq_ignore_ascii_case(CHANNEL) {
+            return Err(envelope(FieldError {
+                field: "channel",
+                detail: format!(
+                    "channel {} is not served here; expected \"LCM\"",
+                    quote(&channel)
+                ),
+            }));
+        }
+        let topic = f.text("topic", 1, 64).map_err(envelope)?;
+        if !topic.eq_ignore_ascii_case(TOPIC) {
+            return Err(envelope(FieldError {
+                field: "topic",
+                detail: format!(
+                    "topic {} is not served here; expected \"WebService\"",
+                    quote(&topic)
+                ),
+            }));
+        }
+        let subtopic = f.text("subtopic", 1, 128).map_err(envelope)?;
+        if subtopic != SUBTOPIC {
+            return Err(envelope(FieldError {
+                field: "subtopic",
+                detail: format!(
+                    "subtopic {} is not served here; expected \"{SUBTOPIC}\"",
+                    quote(&subtopic)
+                ),
+            }));
+        }
+        let source = f
+            .optional_text("source", SOURCE_MAX_CHARS)
+            .map_err(envelope)?;
+        let data = match map.get("data") {
+            Some(Value::Object(data)) => data,
+            None => {
+                return Err(envelope(FieldError {
+                    field: "data",
+                    detail: "data is missing; expected an object with the request's fields"
+                        .to_owned(),
+                }))
+            }
+            Some(other) => {
+                return Err(envelope(FieldError {
+                    field: "data",
+                    detail: format!("data must be an object, got {}", describe(other)),
+                }))
+            }
+        };
+        Ok((source, PersonalCallback::parse(data)?))
+    }
+}
+
+/// Copies what the reply should echo: the client's spelling of `topic`, `subtopic` + `Result`,
+/// and the callid, each only if it is a short string.
+fn read_head(map: &Map<String, Value>, head: &mut ReplyHead) {
+    let short = |key: &str, max: usize| match map.get(key) {
+        Some(Value::String(s))
+            if !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control) =>
+        {
+            Some(s.clone())
+        }
+        _ => None,
+    };
+    if let Some(topic) = short("topic", 64).filter(|t| t.eq_ignore_ascii_case(TOPIC)) {
+        head.topic = topic;
+    }
+    if let Some(subtopic) = short("subtopic", 128) {
+        head.subtopic = format!("{subtopic}Result");
+    }
+    if let Some(Value::Object(data)) = map.get("data") {
+        if let Some(Value::String(callid)) = data.get("callid") {
+            if callid.chars().count() <= 64 && !callid.chars().any(char::is_control) {
+                head.callid = callid.clone();
+            }
+        }
+    }
+}
+
+/// The reply to a request that was stored.
+pub fn success(head: &ReplyHead, callback_id: i64) -> Value {
+    reply(head, json!({"success": true, "callback_id": callback_id}))
+}
+
+/// The reply to a request that was refused.
+pub fn failure(head: &ReplyHead, error: &LcmError) -> Value {
+    reply(head, json!({"success": false, "error": error.to_json()}))
+}
+
+fn reply(head: &ReplyHead, response: Value) -> Value {
+    json!({
+        "channel": CHANNEL,
+        "topic": head.topic,
+        "subtopic": head.subtopic,
+        "message": {"callid": head.callid, "response": response},
+    })
+}

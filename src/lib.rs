@@ -1,0 +1,81 @@
+//! redial: a callback scheduler for contact centers.
+//!
+//! Agents end a call with a business outcome and, often, a personal callback ("call this
+//! customer back, me, between 13:45 and 14:30 on Friday"). redial takes those requests in
+//! Acqueon LCM's `SetBusinessOutcomeWithPersonalCallback` form, stores them durably in SQLite
+//! and keeps everything queryable with plain SQL.
+//!
+//! # Layout
+//!
+//! - [`config`]: flags and environment, checked once.
+//! - [`clock`]: where "now" comes from (the system clock, or one a test sets).
+//! - [`lcm`]: the envelope, the request and its field rules, the callback window.
+//! - [`store`]: the schema, the single writer that commits in groups, the read connections.
+//! - [`http`]: the axum routes, thin, mapping every refusal to an envelope.
+
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod lcm;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::AppState;
+use crate::store::Store;
+
+/// Runs the service on `listener` until `shutdown` completes: then it stops accepting, lets
+/// in-flight requests finish, commits everything the writer holds, and returns.
+pub async fn serve(
+    config: Config,
+    clock: Clock,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (store, writer) = Store::open(&config.store_options())
+        .with_context(|| format!("cannot start on {}", config.db.display()))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, db = %config.db.display(), timezone = %config.timezone, "redial serving");
+    let app = http::router(AppState {
+        store,
+        clock,
+        config: Arc::new(config),
+    });
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    tokio::task::spawn_blocking(move || writer.stop()).await?;
+    tracing::info!("redial stopped");
+    served.context("HTTP server failed")
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutdown requested");
+}

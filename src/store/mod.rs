@@ -1,0 +1,177 @@
+//! The SQLite file: its schema, the single writer that commits in groups, and the read
+//! connections. Statements live in the submodules named after what they own; nothing outside
+//! `store` writes SQL.
+
+pub mod callbacks;
+pub mod outcomes;
+pub mod schema;
+pub mod telephony;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use writer::{WriterHandle, WriterThread};
+
+/// `PRAGMA synchronous` for the write connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Synchronous {
+    /// fsync at every commit: a reply of success survives a power cut.
+    Full,
+    /// fsync at checkpoints only: a reply survives a crash of the process, not of the machine.
+    Normal,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    /// Requests that may wait for the writer before senders have to wait too.
+    pub queue_capacity: usize,
+    /// The most requests committed in one transaction.
+    pub batch_max: usize,
+}
+
+impl StoreOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            synchronous: Synchronous::Full,
+            queue_capacity: 16_384,
+            batch_max: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {message}")]
+    Sqlite {
+        code: Option<rusqlite::ErrorCode>,
+        message: String,
+    },
+    #[error("the database writer has stopped")]
+    Closed,
+    #[error("{0}")]
+    Schema(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite {
+            code: e.sqlite_error_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A handle on the database: the writer's queue and a pool of read connections.
+#[derive(Clone)]
+pub struct Store {
+    writer: WriterHandle,
+    readers: Arc<Readers>,
+}
+
+impl Store {
+    /// Opens (creating it and its folder if needed) and upgrades the database, then starts the
+    /// writer thread. The returned [`WriterThread`] must be stopped to flush on shutdown.
+    pub fn open(options: &StoreOptions) -> Result<(Store, WriterThread), StoreError> {
+        if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Io(format!("cannot create folder {}: {e}", dir.display()))
+            })?;
+        }
+        let mut conn = open_write_connection(&options.path, options.synchronous)?;
+        schema::migrate(&mut conn, None)?;
+        let (writer, thread) = writer::spawn(conn, options.queue_capacity, options.batch_max)?;
+        let readers = Arc::new(Readers {
+            path: options.path.clone(),
+            idle: Mutex::new(Vec::new()),
+        });
+        Ok((Store { writer, readers }, thread))
+    }
+
+    /// Runs `op` in the writer (see [`WriterHandle::write`]).
+    pub async fn write<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer.write(op).await
+    }
+
+    /// Runs `op` on a read connection, off the async threads.
+    pub async fn read<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || readers.with(op))
+            .await
+            .map_err(|e| StoreError::Io(format!("read task failed: {e}")))?
+    }
+}
+
+/// Opens the write connection with the pragmas redial relies on.
+pub fn open_write_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| open_error(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Io(format!(
+            "{} cannot use WAL journaling (got {mode})",
+            path.display()
+        )));
+    }
+    let sync = match sync {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Io(format!("cannot open database {}: {e}", path.display()))
+}
+
+/// Read-only connections, opened on demand and kept for reuse.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn with<T>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.idle.lock().expect("reader pool lock").pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(Duration::from_secs(5))?;
+                conn
+            }
+        };
+        let result = op(&conn);
+        self.idle.lock().expect("reader pool lock").push(conn);
+        result
+    }
+}

@@ -1,0 +1,177 @@
+//! Business outcomes and the callback each one asks for: the write behind
+//! `SetBusinessOutcomeWithPersonalCallback`.
+//!
+//! * An identical retry (every `data` field the same; `source` is not part of the request's
+//!   meaning) changes nothing and answers the same `callback_id`.
+//! * A different request for the same callid replaces the outcome; the replaced row moves to
+//!   `outcome_history`.
+//! * The new callback supersedes the live callback of the same AccountNumber, if any.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::callbacks;
+use super::telephony::{agent_is_present, find_call};
+use crate::lcm::{LcmError, PersonalCallback, UtcWindow};
+
+/// A request ready to store: the parsed fields and the window in UTC.
+#[derive(Debug, Clone)]
+pub struct NewOutcome {
+    pub request: PersonalCallback,
+    pub window: UtcWindow,
+    pub source: Option<String>,
+}
+
+impl From<rusqlite::Error> for LcmError {
+    fn from(e: rusqlite::Error) -> Self {
+        LcmError::Store(e.into())
+    }
+}
+
+/// Stores the outcome and its callback, and returns the callback's id.
+pub fn set_outcome(
+    conn: &Connection,
+    new: &NewOutcome,
+    now: DateTime<Utc>,
+) -> Result<i64, LcmError> {
+    let req = &new.request;
+    let call = find_call(conn, req.callid.as_str())?
+        .ok_or_else(|| LcmError::UnknownCall(req.callid.to_string()))?;
+    if call.account_number != req.account_number.as_str() {
+        return Err(LcmError::AccountMismatch {
+            callid: call.callid,
+            registered: call.account_number,
+            sent: req.account_number.to_string(),
+        });
+    }
+    let current = current_outcome(conn, req)?;
+    if let Some(Current {
+        callback_id: Some(callback_id),
+        identical: true,
+        ..
+    }) = current
+    {
+        if same_window(conn, callback_id, new)? {
+            return Ok(callback_id);
+        }
+    }
+    if !agent_is_present(conn, &req.user_id)? {
+        return Err(LcmError::AgentNotLoggedIn(req.user_id.to_string()));
+    }
+    if new.window.end <= now {
+        return Err(LcmError::WindowOver {
+            local: format!(
+                "{} to {} ({})",
+                new.window.local_start,
+                new.window.local_end,
+                new.window.zone.name()
+            ),
+            end: new.window.end,
+            now,
+        });
+    }
+    let callback_id = callbacks::insert(conn, req, &new.window, now)?;
+    let now_ms = now.timestamp_millis();
+    match current {
+        Some(current) => {
+            conn.prepare_cached(
+                "INSERT INTO outcome_history (outcome, callid, account_number, outcome_id,
+                     business_outcome, user_id, agent_comments, lead_score, target_amount, source,
+                     callback_id, received_at, replaced_at)
+                 SELECT id, callid, account_number, outcome_id, business_outcome, user_id,
+                     agent_comments, lead_score, target_amount, source, callback_id, received_at, ?2
+                 FROM outcomes WHERE id = ?1",
+            )?
+            .execute(params![current.id, now_ms])?;
+            conn.prepare_cached(
+                "UPDATE outcomes SET account_number = ?2, outcome_id = ?3, business_outcome = ?4,
+                     user_id = ?5, agent_comments = ?6, lead_score = ?7, target_amount = ?8,
+                     source = ?9, callback_id = ?10, received_at = ?11
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                current.id,
+                req.account_number.as_str(),
+                req.outcome_id,
+                req.business_outcome,
+                req.user_id.as_str(),
+                req.agent_comments,
+                req.lead_score,
+                req.target_amount,
+                new.source,
+                callback_id,
+                now_ms
+            ])?;
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO outcomes (callid, account_number, outcome_id, business_outcome,
+                     user_id, agent_comments, lead_score, target_amount, source, callback_id,
+                     received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                req.callid.as_str(),
+                req.account_number.as_str(),
+                req.outcome_id,
+                req.business_outcome,
+                req.user_id.as_str(),
+                req.agent_comments,
+                req.lead_score,
+                req.target_amount,
+                new.source,
+                callback_id,
+                now_ms
+            ])?;
+        }
+    }
+    Ok(callback_id)
+}
+
+/// The call's current outcome, and whether its reporting fields equal the request's.
+struct Current {
+    id: i64,
+    callback_id: Option<i64>,
+    identical: bool,
+}
+
+fn current_outcome(
+    conn: &Connection,
+    req: &PersonalCallback,
+) -> Result<Option<Current>, rusqlite::Error> {
+    conn.prepare_cached(
+        "SELECT id, callback_id, account_number, outcome_id, business_outcome, user_id,
+                agent_comments, lead_score, target_amount
+         FROM outcomes WHERE callid = ?1",
+    )?
+    .query_row([req.callid.as_str()], |r| {
+        let identical = r.get::<_, String>(2)? == req.account_number.as_str()
+            && r.get::<_, i64>(3)? == req.outcome_id
+            && r.get::<_, i64>(4)? == req.business_outcome
+            && r.get::<_, String>(5)? == req.user_id.as_str()
+            && r.get::<_, String>(6)? == req.agent_comments
+            && r.get::<_, f64>(7)? == req.lead_score
+            && r.get::<_, f64>(8)? == req.target_amount;
+        Ok(Current {
+            id: r.get(0)?,
+            callback_id: r.get(1)?,
+            identical,
+        })
+    })
+    .optional()
+}
+
+/// Whether the stored callback asks for the same contact mode and the same local window in the
+/// same zone as the request.
+fn same_window(
+    conn: &Connection,
+    callback_id: i64,
+    new: &NewOutcome,
+) -> Result<bool, rusqlite::Error> {
+    Ok(callbacks::find(conn, callback_id)?.is_some_and(|c| {
+        c.callback_mode_id == new.request.callback_mode_id
+            && c.local_start == new.window.local_start
+            && c.local_end == new.window.local_end
+            && c.timezone == new.window.zone.name()
+    }))
+}
