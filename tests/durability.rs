@@ -51,9 +51,31 @@ async fn concurrent_requests_are_all_committed_before_their_replies() {
             id
         }));
     }
+    // Requests refused inside the writer share groups with the good ones and must not spoil them.
+    let refusals: Vec<_> = (0..100)
+        .map(|i| {
+            let client = app.client.clone();
+            let url = app.url("/v1/lcm");
+            tokio::spawn(async move {
+                let request = seed_with(json!({"callid": format!("unknown-{i}")}));
+                let reply = client.post(url).json(&request).send().await.unwrap();
+                let status = reply.status().as_u16();
+                let body: Value = reply.json().await.unwrap();
+                (
+                    status,
+                    lcm_error(&body)["message"].as_str().unwrap().to_owned(),
+                )
+            })
+        })
+        .collect();
     let mut ids = Vec::new();
     for task in tasks {
         ids.push(task.await.unwrap());
+    }
+    for refused in refusals {
+        let (status, error) = refused.await.unwrap();
+        assert_eq!(status, 400);
+        assert_eq!(error, "Invalid Call ID.");
     }
     ids.sort_unstable();
     ids.dedup();
