@@ -48,6 +48,17 @@ CREATE TABLE callbacks (
     start_dst         TEXT CHECK (start_dst IN ('gap', 'overlap')),
     end_dst           TEXT CHECK (end_dst IN ('gap', 'overlap')),
     attempts          INTEGER NOT NULL DEFAULT 0,
+    -- 1 while only UserID may take the callback; 0 once it fell back to any agent.
+    personal          INTEGER NOT NULL DEFAULT 1 CHECK (personal IN (0, 1)),
+    -- The next instant the scheduler must look at this callback (window start, retry, window
+    -- end, owner-absent deadline); NULL once the callback is finished.
+    next_at           INTEGER,
+    opened_at         INTEGER,
+    -- Why a callback ended as it did ('window-ended', 'max-attempts', 'owner-absent', ...).
+    end_reason        TEXT,
+    -- The owner-absent fallback applied ('any-agent', 'next-day', 'expire') and when.
+    fallback          TEXT,
+    fallback_at       INTEGER,
     state             TEXT NOT NULL CHECK (state IN
                         ('scheduled', 'due', 'leased', 'completed', 'expired', 'cancelled', 'superseded')),
     supersedes        INTEGER REFERENCES callbacks (id) ON DELETE SET NULL,
@@ -60,6 +71,14 @@ CREATE TABLE callbacks (
 CREATE UNIQUE INDEX callbacks_one_live_per_account
     ON callbacks (account_number) WHERE state IN ('scheduled', 'due', 'leased');
 CREATE INDEX callbacks_by_callid ON callbacks (callid);
+CREATE INDEX callbacks_by_supersedes ON callbacks (supersedes) WHERE supersedes IS NOT NULL;
+-- The scheduler's agenda: the earliest next_at is the instant it sleeps until.
+CREATE INDEX callbacks_agenda ON callbacks (next_at) WHERE next_at IS NOT NULL;
+-- An agent's open personal callbacks, looked up when the agent logs out.
+CREATE INDEX callbacks_open_by_agent ON callbacks (user_id) WHERE state IN ('due', 'leased');
+-- Finished callbacks by age, for the retention purge.
+CREATE INDEX callbacks_finished ON callbacks (updated_at)
+    WHERE state IN ('completed', 'expired', 'cancelled', 'superseded');
 
 -- The current business outcome of each call; replaced outcomes move to outcome_history.
 CREATE TABLE outcomes (
@@ -110,6 +129,13 @@ SELECT c.id,
        c.local_start,
        c.local_end,
        c.timezone,
+       c.attempts,
+       c.personal,
+       c.end_reason,
+       c.fallback,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.fallback_at / 1000.0, 'unixepoch') AS fallback_at_utc,
+       c.start_dst,
+       c.end_dst,
        c.supersedes,
        strftime('%Y-%m-%dT%H:%M:%fZ', c.created_at / 1000.0, 'unixepoch') AS created_at_utc,
        strftime('%Y-%m-%dT%H:%M:%fZ', c.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
@@ -130,3 +156,56 @@ SELECT h.outcome, 'replaced', h.callid, h.account_number, h.outcome_id,
        strftime('%Y-%m-%dT%H:%M:%fZ', h.received_at / 1000.0, 'unixepoch'),
        strftime('%Y-%m-%dT%H:%M:%fZ', h.replaced_at / 1000.0, 'unixepoch')
 FROM outcome_history h;
+
+-- step 3: the redial queue and the attempts dialers report
+-- One row per event handed to dialers. An event is a snapshot of its callback at the time it
+-- was issued, so a dialer needs nothing else. States: 'ready' (leasable), 'leased' (held by
+-- `consumer` until `available_at`), 'acked' (done), 'withdrawn' (its callback was superseded,
+-- cancelled, expired or answered), 'dead' (delivered too often without an ack).
+CREATE TABLE events (
+    id                INTEGER PRIMARY KEY,
+    type              TEXT NOT NULL CHECK (type IN ('redial', 'expired')),
+    callback_id       INTEGER NOT NULL REFERENCES callbacks (id) ON DELETE CASCADE,
+    callid            TEXT NOT NULL,
+    account_number    TEXT NOT NULL,
+    callback_mode_id  INTEGER NOT NULL,
+    user_id           TEXT NOT NULL,
+    personal          INTEGER NOT NULL CHECK (personal IN (0, 1)),
+    outcome_id        INTEGER,
+    business_outcome  INTEGER,
+    window_start      INTEGER NOT NULL,
+    window_end        INTEGER NOT NULL,
+    timezone          TEXT NOT NULL,
+    attempt           INTEGER NOT NULL,
+    reason            TEXT,
+    state             TEXT NOT NULL CHECK (state IN ('ready', 'leased', 'acked', 'withdrawn', 'dead')),
+    -- ready: when it became leasable; leased: when the lease runs out.
+    available_at      INTEGER NOT NULL,
+    -- A redial is never handed out at or after this instant (its window's end).
+    expires_at        INTEGER,
+    consumer          TEXT,
+    deliveries        INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+);
+CREATE INDEX events_ready ON events (available_at) WHERE state = 'ready';
+CREATE INDEX events_ready_by_agent ON events (user_id, available_at) WHERE state = 'ready' AND personal = 1;
+CREATE INDEX events_leases ON events (available_at) WHERE state = 'leased';
+CREATE INDEX events_by_callback ON events (callback_id);
+CREATE INDEX events_finished ON events (updated_at) WHERE state IN ('acked', 'withdrawn');
+
+CREATE TABLE attempts (
+    id           INTEGER PRIMARY KEY,
+    callback_id  INTEGER NOT NULL REFERENCES callbacks (id) ON DELETE CASCADE,
+    attempt      INTEGER NOT NULL,
+    result       TEXT NOT NULL CHECK (result IN ('connected', 'busy', 'no_answer', 'failed')),
+    at           INTEGER NOT NULL
+);
+CREATE INDEX attempts_by_callback ON attempts (callback_id);
+
+CREATE VIEW v_events AS
+SELECT e.id, e.type, e.state, e.callback_id, e.callid, e.account_number, e.user_id, e.personal,
+       e.attempt, e.reason, e.deliveries, e.consumer,
+       strftime('%Y-%m-%dT%H:%M:%fZ', e.created_at / 1000.0, 'unixepoch') AS created_at_utc,
+       strftime('%Y-%m-%dT%H:%M:%fZ', e.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
+FROM events e;

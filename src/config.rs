@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::dialer::DialerArgs;
+use crate::scheduler::housekeeping::parse_schedule;
+use crate::store::lifecycle::{Fallback, Policy};
 use crate::store::{StoreOptions, Synchronous};
 
 #[derive(Debug, Parser)]
@@ -37,7 +40,9 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API and the scheduler.
-    Serve(Config),
+    Serve(Box<Config>),
+    /// Run the reference dialer: lease events, report an attempt, ack.
+    Dialer(DialerArgs),
 }
 
 /// Everything `serve` needs.
@@ -65,6 +70,38 @@ pub struct Config {
     /// The most requests committed in one transaction.
     #[arg(long, env = "REDIAL_BATCH_MAX", default_value_t = 1024)]
     pub batch_max: usize,
+    /// Delay before redialing after a busy signal.
+    #[arg(long, env = "REDIAL_RETRY_BUSY", default_value = "1m", value_parser = parse_duration)]
+    pub retry_busy: chrono::Duration,
+    /// Delay before redialing after no answer.
+    #[arg(long, env = "REDIAL_RETRY_NO_ANSWER", default_value = "20m", value_parser = parse_duration)]
+    pub retry_no_answer: chrono::Duration,
+    /// Delay before redialing after a failed dial.
+    #[arg(long, env = "REDIAL_RETRY_FAILED", default_value = "5m", value_parser = parse_duration)]
+    pub retry_failed: chrono::Duration,
+    /// Dial attempts per callback before it expires.
+    #[arg(long, env = "REDIAL_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_attempts: i64,
+    /// Deliveries of one event without an ack before it is dead-lettered.
+    #[arg(long, env = "REDIAL_MAX_DELIVERIES", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_deliveries: i64,
+    /// What happens to a personal callback whose owner is away.
+    #[arg(
+        long,
+        env = "REDIAL_PCB_FALLBACK",
+        value_enum,
+        default_value = "expire"
+    )]
+    pub pcb_fallback: Fallback,
+    /// How long the owner may be away from an open personal callback before the fallback.
+    #[arg(long, env = "REDIAL_PCB_FALLBACK_AFTER", default_value = "15m", value_parser = parse_duration)]
+    pub pcb_fallback_after: chrono::Duration,
+    /// How long finished callbacks and events are kept.
+    #[arg(long, env = "REDIAL_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    pub retention: chrono::Duration,
+    /// When the retention purge runs (cron, seconds first).
+    #[arg(long, env = "REDIAL_PURGE_CRON", default_value = "0 0 3 * * *", value_parser = parse_schedule)]
+    pub purge_cron: cron::Schedule,
 }
 
 impl Config {
@@ -79,7 +116,20 @@ impl Config {
             .into_iter()
             .chain(args.into_iter().map(Into::into));
         match Cli::try_parse_from(argv)?.command {
-            Command::Serve(config) => Ok(config),
+            Command::Serve(config) => Ok(*config),
+            Command::Dialer(_) => unreachable!("the subcommand is serve"),
+        }
+    }
+
+    pub fn policy(&self) -> Policy {
+        Policy {
+            retry_busy: self.retry_busy,
+            retry_no_answer: self.retry_no_answer,
+            retry_failed: self.retry_failed,
+            max_attempts: self.max_attempts,
+            max_deliveries: self.max_deliveries,
+            fallback: self.pcb_fallback,
+            fallback_after: self.pcb_fallback_after,
         }
     }
 
@@ -143,5 +193,12 @@ mod tests {
         assert_eq!(c.timezone, Tz::UTC);
         assert_eq!(c.min_window, chrono::Duration::minutes(15));
         assert_eq!(c.synchronous, Synchronous::Full);
+        let p = c.policy();
+        assert_eq!(p.retry_busy, chrono::Duration::minutes(1));
+        assert_eq!(p.retry_no_answer, chrono::Duration::minutes(20));
+        assert_eq!(p.retry_failed, chrono::Duration::minutes(5));
+        assert_eq!((p.max_attempts, p.max_deliveries), (5, 10));
+        assert_eq!(p.fallback, Fallback::Expire);
+        assert_eq!(c.retention, chrono::Duration::days(30));
     }
 }

@@ -10,13 +10,20 @@
 //! - [`config`]: flags and environment, checked once.
 //! - [`clock`]: where "now" comes from (the system clock, or one a test sets).
 //! - [`lcm`]: the envelope, the request and its field rules, the callback window.
-//! - [`store`]: the schema, the single writer that commits in groups, the read connections.
+//! - [`store`]: the schema, the single writer that commits in groups, the read connections,
+//!   the callback state machine ([`store::lifecycle`]).
+//! - [`scheduler`]: the due-window worker and the retention purge.
+//! - [`queue`]: leases, acks and long-polls for dialers.
 //! - [`http`]: the axum routes, thin, mapping every refusal to an envelope.
+//! - [`dialer`]: the reference dialer, a working client of the queue.
 
 pub mod clock;
 pub mod config;
+pub mod dialer;
 pub mod http;
 pub mod lcm;
+pub mod queue;
+pub mod scheduler;
 pub mod store;
 
 use std::future::Future;
@@ -24,14 +31,19 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::AppState;
+use crate::queue::Queue;
+use crate::scheduler::Signals;
 use crate::store::Store;
 
 /// Runs the service on `listener` until `shutdown` completes: then it stops accepting, lets
-/// in-flight requests finish, commits everything the writer holds, and returns.
+/// in-flight requests finish (long-polls return at once), stops the scheduler, commits
+/// everything the writer holds, and returns.
 pub async fn serve(
     config: Config,
     clock: Clock,
@@ -42,14 +54,47 @@ pub async fn serve(
         .with_context(|| format!("cannot start on {}", config.db.display()))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, db = %config.db.display(), timezone = %config.timezone, "redial serving");
+
+    let stop = CancellationToken::new();
+    let workers = TaskTracker::new();
+    let policy = Arc::new(config.policy());
+    let signals = Arc::new(Signals::default());
+    workers.spawn(scheduler::run(
+        store.clone(),
+        clock.clone(),
+        Arc::clone(&policy),
+        Arc::clone(&signals),
+        stop.clone(),
+    ));
+    workers.spawn(scheduler::housekeeping::run(
+        store.clone(),
+        clock.clone(),
+        config.purge_cron.clone(),
+        config.retention,
+        stop.clone(),
+    ));
     let app = http::router(AppState {
+        queue: Queue {
+            store: store.clone(),
+            clock: clock.clone(),
+            signals,
+            stop: stop.clone(),
+        },
         store,
         clock,
         config: Arc::new(config),
+        policy,
     });
+    let stopping = stop.clone();
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.cancel();
+        })
         .await;
+    stop.cancel();
+    workers.close();
+    workers.wait().await;
     tokio::task::spawn_blocking(move || writer.stop()).await?;
     tracing::info!("redial stopped");
     served.context("HTTP server failed")

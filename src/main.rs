@@ -23,7 +23,14 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
-            redial::serve(config, Clock::system(), listener, redial::shutdown_signal()).await
+            redial::serve(
+                *config,
+                Clock::system(),
+                listener,
+                redial::shutdown_signal(),
+            )
+            .await
         }
+        Command::Dialer(args) => redial::dialer::run(args).await,
     }
 }

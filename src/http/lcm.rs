@@ -65,9 +65,16 @@ async fn handle(
         source,
     };
     let clock = app.clock.clone();
+    let policy = app.policy.clone();
     let stored = app
         .store
-        .write(move |conn| outcomes::set_outcome(conn, &new, clock.now()))
+        .write(move |conn| outcomes::set_outcome(conn, &new, clock.now(), &policy))
         .await;
-    (head, stored)
+    if let Ok(stored) = &stored {
+        app.queue.signals.schedule(stored.next_at);
+        if stored.opened {
+            app.queue.signals.events_ready.notify_waiters();
+        }
+    }
+    (head, stored.map(|s| s.callback_id))
 }

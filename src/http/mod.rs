@@ -1,10 +1,10 @@
 //! The HTTP API: thin axum handlers that parse at the edge, hand the work to the store, and map
 //! every refusal to an envelope. Routes are listed in [`router`].
 
-mod callbacks;
 mod error;
 mod lcm;
 mod log;
+mod queue;
 mod telephony;
 
 use std::sync::Arc;
@@ -13,8 +13,16 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::lcm::fields::describe;
+use crate::queue::Queue;
+use crate::store::lifecycle::Policy;
 use crate::store::Store;
 
 pub use error::ApiError;
@@ -28,6 +36,8 @@ pub struct AppState {
     pub store: Store,
     pub clock: Clock,
     pub config: Arc<Config>,
+    pub policy: Arc<Policy>,
+    pub queue: Queue,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -38,7 +48,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agents/{user_id}/logout", post(telephony::logout))
         .route("/v1/calls", post(telephony::register_call))
         .route("/v1/calls/{callid}/end", post(telephony::end_call))
-        .route("/v1/callbacks/{id}", get(callbacks::get_callback))
+        .route("/v1/callbacks/{id}", get(queue::get_callback))
+        .route("/v1/callbacks/{id}/attempts", post(queue::attempt))
+        .route("/v1/callbacks/{id}/cancel", post(queue::cancel))
+        .route("/v1/queue/lease", post(queue::lease))
+        .route("/v1/queue/ack", post(queue::ack))
+        .route("/v1/queue/nack", post(queue::nack))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(log::log_request))
         .with_state(state)
@@ -46,4 +61,20 @@ pub fn router(state: AppState) -> Router {
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
+}
+
+/// A request body that must be one JSON object.
+fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+    let body = body.map_err(|r| ApiError::body_rejected(r.status(), r.body_text()))?;
+    match serde_json::from_slice(&body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(ApiError::body_rejected(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be a JSON object, got {}", describe(&other)),
+        )),
+        Err(e) => Err(ApiError::body_rejected(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+        )),
+    }
 }

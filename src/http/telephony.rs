@@ -7,10 +7,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{ApiError, AppState};
-use crate::lcm::fields::{describe, Fields};
+use super::{json_object, ApiError, AppState};
+use crate::lcm::fields::Fields;
 use crate::lcm::{AccountNumber, CallId, UserId};
-use crate::store::telephony::{self, Call};
+use crate::store::lifecycle;
+use crate::store::telephony::{self, Call, CallError};
+use crate::store::StoreError;
 
 pub async fn login(
     State(app): State<AppState>,
@@ -33,10 +35,20 @@ async fn set_login(
 ) -> Result<Json<Value>, ApiError> {
     let user = UserId::parse(user_id)?;
     let clock = app.clock.clone();
+    let policy = app.policy.clone();
     let reply = json!({"success": true, "UserID": user, "logged_in": logged_in});
-    app.store
-        .write(move |conn| telephony::set_agent_login(conn, &user, logged_in, clock.now()))
+    let deadline = app
+        .store
+        .write(move |conn| {
+            let now = clock.now();
+            telephony::set_agent_login(conn, &user, logged_in, now)?;
+            if logged_in {
+                return Ok(None);
+            }
+            Ok::<_, StoreError>(lifecycle::owner_left(conn, &user, now, &policy)?)
+        })
         .await?;
+    app.queue.signals.schedule(deadline);
     Ok(Json(reply))
 }
 
@@ -45,20 +57,8 @@ pub async fn register_call(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = body.map_err(|r| ApiError::body_rejected(r.status(), r.body_text()))?;
-    let value: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::body_rejected(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
-    let Value::Object(map) = &value else {
-        return Err(ApiError::body_rejected(
-            StatusCode::BAD_REQUEST,
-            format!("the body must be a JSON object, got {}", describe(&value)),
-        ));
-    };
-    let f = Fields::new(map);
+    let map = json_object(body)?;
+    let f = Fields::new(&map);
     let callid = CallId::parse(f.text(CallId::FIELD, 1, CallId::MAX_CHARS)?)?;
     let account =
         AccountNumber::parse(f.text(AccountNumber::FIELD, 1, AccountNumber::MAX_CHARS)?)?;
@@ -82,10 +82,21 @@ pub async fn end_call(
 ) -> Result<Json<Value>, ApiError> {
     let callid = CallId::parse(callid)?;
     let clock = app.clock.clone();
-    let call = app
+    let policy = app.policy.clone();
+    let (call, deadline) = app
         .store
-        .write(move |conn| telephony::end_call(conn, callid.as_str(), clock.now()))
+        .write(move |conn| {
+            let now = clock.now();
+            let call = telephony::end_call(conn, callid.as_str(), now)?;
+            // An agent who was present only through this call may now be away.
+            let deadline = match UserId::parse(call.user_id.as_str()) {
+                Ok(user) => lifecycle::owner_left(conn, &user, now, &policy)?,
+                Err(_) => None,
+            };
+            Ok::<_, CallError>((call, deadline))
+        })
         .await?;
+    app.queue.signals.schedule(deadline);
     Ok(Json(call_reply(call)))
 }
 

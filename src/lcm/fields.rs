@@ -144,6 +144,53 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An optional integer in `range`: absent or `null` gives `default`.
+    pub fn count_in(
+        &self,
+        field: &'static str,
+        default: i64,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<i64, FieldError> {
+        let n = match self.map.get(field) {
+            None | Some(Value::Null) => return Ok(default),
+            Some(_) => self.count(field)?,
+        };
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(FieldError::new(
+                field,
+                format!(
+                    "{field} is {n}; expected an integer from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            ))
+        }
+    }
+
+    /// A non-empty array of at most `max` ids (integers ≥ 0).
+    pub fn ids(&self, field: &'static str, max: usize) -> Result<Vec<i64>, FieldError> {
+        let expected = format!("an array of 1 to {max} integer ids");
+        let value = self.get(field, &expected)?;
+        let bad = || {
+            FieldError::new(
+                field,
+                format!("{field} must be {expected}, got {}", describe(value)),
+            )
+        };
+        let Value::Array(items) = value else {
+            return Err(bad());
+        };
+        if items.is_empty() || items.len() > max {
+            return Err(bad());
+        }
+        items
+            .iter()
+            .map(|item| item.as_i64().filter(|id| *id >= 0).ok_or_else(bad))
+            .collect()
+    }
+
     /// A finite number, as a JSON number or a string holding one.
     pub fn finite(&self, field: &'static str) -> Result<f64, FieldError> {
         const EXPECTED: &str = "a finite number (a JSON number or a numeric string)";

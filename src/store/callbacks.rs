@@ -1,10 +1,8 @@
-//! Callback windows: creating them (superseding the contact's live one) and reading them back.
+//! Reading callbacks back as the API shows them; changes go through [`super::lifecycle`].
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use chrono::{DateTime, SecondsFormat};
+use rusqlite::{Connection, OptionalExtension, Row};
 use serde::Serialize;
-
-use crate::lcm::{PersonalCallback, UtcWindow};
 
 /// A callback as the API shows it (contract section 5).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,53 +29,6 @@ pub fn rfc3339(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// Inserts the callback for `req`, first marking the contact's live callback superseded.
-/// A window that has already opened starts out `due`.
-pub fn insert(
-    conn: &Connection,
-    req: &PersonalCallback,
-    window: &UtcWindow,
-    now: DateTime<Utc>,
-) -> Result<i64, rusqlite::Error> {
-    let now_ms = now.timestamp_millis();
-    let superseded: Option<i64> = conn
-        .prepare_cached(
-            "UPDATE callbacks SET state = 'superseded', updated_at = ?2
-             WHERE account_number = ?1 AND state IN ('scheduled', 'due', 'leased')
-             RETURNING id",
-        )?
-        .query_row(params![req.account_number.as_str(), now_ms], |r| r.get(0))
-        .optional()?;
-    let state = if window.start <= now {
-        "due"
-    } else {
-        "scheduled"
-    };
-    conn.prepare_cached(
-        "INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
-             window_end, local_start, local_end, timezone, start_dst, end_dst, state, supersedes,
-             created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
-    )?
-    .execute(params![
-        req.callid.as_str(),
-        req.account_number.as_str(),
-        req.callback_mode_id,
-        req.user_id.as_str(),
-        window.start.timestamp_millis(),
-        window.end.timestamp_millis(),
-        window.local_start,
-        window.local_end,
-        window.zone.name(),
-        window.start_adjusted.as_str(),
-        window.end_adjusted.as_str(),
-        state,
-        superseded,
-        now_ms,
-    ])?;
-    Ok(conn.last_insert_rowid())
 }
 
 const COLUMNS: &str = "id, state, callid, account_number, callback_mode_id, user_id, window_start,

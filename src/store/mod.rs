@@ -3,7 +3,10 @@
 //! `store` writes SQL.
 
 pub mod callbacks;
+pub mod events;
+pub mod lifecycle;
 pub mod outcomes;
+pub mod purge;
 pub mod schema;
 pub mod telephony;
 mod writer;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::callbacks;
+use super::lifecycle::{self, Policy};
 use super::telephony::{agent_is_present, find_call};
 use crate::lcm::{LcmError, PersonalCallback, UtcWindow};
 
@@ -28,12 +29,24 @@ impl From<rusqlite::Error> for LcmError {
     }
 }
 
-/// Stores the outcome and its callback, and returns the callback's id.
+/// What storing a request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub callback_id: i64,
+    /// When the scheduler must next look at the callback; `None` for an identical retry.
+    pub next_at: Option<i64>,
+    /// The window had already started: its redial event is on the queue now.
+    pub opened: bool,
+}
+
+/// Stores the outcome and its callback. A window that has already started is opened in the
+/// same transaction, so its redial is on the queue when the client hears of success.
 pub fn set_outcome(
     conn: &Connection,
     new: &NewOutcome,
     now: DateTime<Utc>,
-) -> Result<i64, LcmError> {
+    policy: &Policy,
+) -> Result<Stored, LcmError> {
     let req = &new.request;
     let call = find_call(conn, req.callid.as_str())?
         .ok_or_else(|| LcmError::UnknownCall(req.callid.to_string()))?;
@@ -52,7 +65,11 @@ pub fn set_outcome(
     }) = current
     {
         if same_window(conn, callback_id, new)? {
-            return Ok(callback_id);
+            return Ok(Stored {
+                callback_id,
+                next_at: None,
+                opened: false,
+            });
         }
     }
     if !agent_is_present(conn, &req.user_id)? {
@@ -70,7 +87,7 @@ pub fn set_outcome(
             now,
         });
     }
-    let callback_id = callbacks::insert(conn, req, &new.window, now)?;
+    let callback_id = lifecycle::create(conn, req, &new.window, now)?;
     let now_ms = now.timestamp_millis();
     match current {
         Some(current) => {
@@ -125,7 +142,12 @@ pub fn set_outcome(
             ])?;
         }
     }
-    Ok(callback_id)
+    let next_at = lifecycle::open_if_due(conn, callback_id, now, policy)?;
+    Ok(Stored {
+        callback_id,
+        next_at,
+        opened: new.window.start <= now,
+    })
 }
 
 /// The call's current outcome, and whether its reporting fields equal the request's.

@@ -1,0 +1,152 @@
+//! The reference dialer: the smallest correct client of the queue, used by the README and the
+//! tests. It long-polls for events, prints one line per event, reports the chosen attempt
+//! result for each redial, and acks the batch. Delivery is at-least-once, so it remembers the
+//! ids it has handled and acks a redelivered one without dialing it twice.
+
+use std::collections::HashSet;
+use std::io::Write;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Args)]
+pub struct DialerArgs {
+    /// Base URL of the redial service.
+    #[arg(long, env = "REDIAL_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// This dialer's name; leases and acks are held per consumer.
+    #[arg(long)]
+    pub consumer: String,
+    /// Take only this agent's personal callbacks.
+    #[arg(long)]
+    pub user_id: Option<String>,
+    /// The attempt result to report for every redial.
+    #[arg(long, value_enum, default_value = "connected")]
+    pub result: DialResult,
+    /// Events per lease.
+    #[arg(long, default_value_t = 10)]
+    pub batch: u32,
+    /// How long a lease is held before the event is redelivered.
+    #[arg(long, default_value_t = 30_000)]
+    pub lease_ms: u64,
+    /// How long one lease request waits for an event.
+    #[arg(long, default_value_t = 20_000)]
+    pub wait_ms: u64,
+    /// Stop after handling this many events (default: run until interrupted).
+    #[arg(long)]
+    pub max_events: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DialResult {
+    Connected,
+    Busy,
+    NoAnswer,
+    Failed,
+}
+
+impl DialResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            DialResult::Connected => "connected",
+            DialResult::Busy => "busy",
+            DialResult::NoAnswer => "no_answer",
+            DialResult::Failed => "failed",
+        }
+    }
+}
+
+/// Runs the dialer until interrupted or `--max-events` is reached.
+pub async fn run(args: DialerArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let base = args.url.trim_end_matches('/').to_owned();
+    let mut handled: HashSet<i64> = HashSet::new();
+    let mut count = 0u64;
+    let mut out = std::io::stdout();
+    loop {
+        let lease = json!({
+            "consumer": args.consumer, "max": args.batch, "lease_ms": args.lease_ms,
+            "wait_ms": args.wait_ms, "user_id": args.user_id,
+        });
+        let lease_url = format!("{base}/v1/queue/lease");
+        let reply = tokio::select! {
+            reply = post(&client, &lease_url, &lease) => reply?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let events = reply["events"].as_array().cloned().unwrap_or_default();
+        let mut ids = Vec::new();
+        for event in &events {
+            let id = event["id"].as_i64().context("an event without an id")?;
+            ids.push(id);
+            if !handled.insert(id) {
+                writeln!(out, "event {id} again: already handled, acking only")?;
+                continue;
+            }
+            let mut line = describe(event);
+            if event["type"] == "redial" {
+                let url = format!("{base}/v1/callbacks/{}/attempts", event["callback_id"]);
+                match post(&client, &url, &json!({"result": args.result.as_str()})).await {
+                    Ok(callback) => line.push_str(&format!(
+                        " -> {} (callback {})",
+                        args.result.as_str(),
+                        callback["state"].as_str().unwrap_or("?")
+                    )),
+                    Err(e) => line.push_str(&format!(" -> not reported: {e}")),
+                }
+            }
+            writeln!(out, "{line}")?;
+            count += 1;
+        }
+        if !ids.is_empty() {
+            post(
+                &client,
+                &format!("{base}/v1/queue/ack"),
+                &json!({"consumer": args.consumer, "ids": ids}),
+            )
+            .await?;
+        }
+        out.flush()?;
+        if args.max_events.is_some_and(|max| count >= max) {
+            return Ok(());
+        }
+    }
+}
+
+/// One line for an event: what to dial, for whom, in which window.
+fn describe(e: &Value) -> String {
+    let text = |key: &str| e[key].as_str().unwrap_or("").to_owned();
+    let mut line = format!(
+        "event {} {} callback {} callid {} AccountNumber {} mode {} UserID {}{} attempt {} window {}..{}",
+        e["id"],
+        text("type"),
+        e["callback_id"],
+        text("callid"),
+        text("AccountNumber"),
+        e["CallbackModeID"],
+        text("UserID"),
+        if e["personal"] == true { " personal" } else { " any-agent" },
+        e["attempt"],
+        text("window_start"),
+        text("window_end"),
+    );
+    if let Some(reason) = e["reason"].as_str() {
+        line.push_str(&format!(" reason {reason}"));
+    }
+    line
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
+    let response = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let reply: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{url} answered {status}: {}", reply["error"]["detail"]);
+    }
+    Ok(reply)
+}

@@ -1,0 +1,241 @@
+//! The redial queue's table: issuing events, leasing, acknowledging, returning leases that ran
+//! out. Delivery is at-least-once: an event keeps its `id` across deliveries so a dialer can
+//! drop a duplicate.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, Row};
+use serde::Serialize;
+
+use super::callbacks::rfc3339;
+
+/// What a dialer receives (contract section 5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub callback_id: i64,
+    pub callid: String,
+    #[serde(rename = "AccountNumber")]
+    pub account_number: String,
+    #[serde(rename = "CallbackModeID")]
+    pub callback_mode_id: i64,
+    #[serde(rename = "UserID")]
+    pub user_id: String,
+    pub personal: bool,
+    #[serde(rename = "OutcomeId")]
+    pub outcome_id: Option<i64>,
+    #[serde(rename = "BusinessOutcome")]
+    pub business_outcome: Option<i64>,
+    pub window_start: String,
+    pub window_end: String,
+    pub timezone: String,
+    pub attempt: i64,
+    /// Why the callback ended, on `expired` events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+const EVENT_COLUMNS: &str = "id, type, callback_id, callid, account_number, callback_mode_id,
+    user_id, personal, outcome_id, business_outcome, window_start, window_end, timezone, attempt,
+    reason";
+
+fn event_from_row(r: &Row<'_>) -> Result<Event, rusqlite::Error> {
+    Ok(Event {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        callback_id: r.get(2)?,
+        callid: r.get(3)?,
+        account_number: r.get(4)?,
+        callback_mode_id: r.get(5)?,
+        user_id: r.get(6)?,
+        personal: r.get(7)?,
+        outcome_id: r.get(8)?,
+        business_outcome: r.get(9)?,
+        window_start: rfc3339(r.get(10)?),
+        window_end: rfc3339(r.get(11)?),
+        timezone: r.get(12)?,
+        attempt: r.get(13)?,
+        reason: r.get(14)?,
+    })
+}
+
+/// The two kinds of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Dial the contact now, inside the window.
+    Redial,
+    /// The callback ended without reaching the customer.
+    Expired,
+}
+
+/// Puts an event for `callback_id` on the queue, a snapshot of the callback as it is now.
+/// A redial may be handed out until the window ends; an expired event has no end.
+pub fn issue(
+    conn: &Connection,
+    callback_id: i64,
+    kind: Kind,
+    attempt: i64,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), rusqlite::Error> {
+    let (kind, expires) = match kind {
+        Kind::Redial => ("redial", true),
+        Kind::Expired => ("expired", false),
+    };
+    conn.prepare_cached(
+        "INSERT INTO events (type, callback_id, callid, account_number, callback_mode_id,
+             user_id, personal, outcome_id, business_outcome, window_start, window_end, timezone,
+             attempt, reason, state, available_at, expires_at, created_at, updated_at)
+         SELECT ?2, c.id, c.callid, c.account_number, c.callback_mode_id, c.user_id, c.personal,
+             o.outcome_id, o.business_outcome, c.window_start, c.window_end, c.timezone, ?3, ?4,
+             'ready', ?5, CASE WHEN ?6 THEN c.window_end END, ?5, ?5
+         FROM callbacks c LEFT JOIN outcomes o ON o.callback_id = c.id
+         WHERE c.id = ?1",
+    )?
+    .execute(params![
+        callback_id,
+        kind,
+        attempt,
+        reason,
+        now.timestamp_millis(),
+        expires
+    ])?;
+    Ok(())
+}
+
+/// Withdraws the callback's events that no dialer has finished: it was superseded, cancelled,
+/// answered or ended, so they must not be dialed.
+pub fn withdraw_open(
+    conn: &Connection,
+    callback_id: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, rusqlite::Error> {
+    conn.prepare_cached(
+        "UPDATE events SET state = 'withdrawn', updated_at = ?2
+         WHERE callback_id = ?1 AND state IN ('ready', 'leased')",
+    )?
+    .execute(params![callback_id, now.timestamp_millis()])
+}
+
+/// Closes the callback's open events because a dialer reported an attempt for it: the event
+/// that led to the attempt is done even if the dialer has not acked it yet.
+pub fn finish_open(
+    conn: &Connection,
+    callback_id: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, rusqlite::Error> {
+    conn.prepare_cached(
+        "UPDATE events SET state = 'acked', updated_at = ?2
+         WHERE callback_id = ?1 AND state IN ('ready', 'leased') AND type = 'redial'",
+    )?
+    .execute(params![callback_id, now.timestamp_millis()])
+}
+
+/// Leases up to `max` ready events to `consumer` until `now + lease_ms`, oldest first. With
+/// `user_id`, only that agent's personal callbacks. A redial whose window has ended is never
+/// handed out, even if the scheduler has not expired it yet.
+pub fn lease(
+    conn: &Connection,
+    consumer: &str,
+    max: i64,
+    lease_ms: i64,
+    user_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Event>, rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
+    let filter = if user_id.is_some() {
+        "AND personal = 1 AND user_id = ?5"
+    } else {
+        "AND ?5 IS NULL"
+    };
+    let sql = format!(
+        "UPDATE events SET state = 'leased', consumer = ?1, available_at = ?2,
+             deliveries = deliveries + 1, updated_at = ?3
+         WHERE id IN (SELECT id FROM events
+                      WHERE state = 'ready' AND (expires_at IS NULL OR expires_at > ?3) {filter}
+                      ORDER BY available_at, id LIMIT ?4)
+         RETURNING {EVENT_COLUMNS}"
+    );
+    let mut events = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![consumer, now_ms + lease_ms, now_ms, max, user_id],
+            event_from_row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    events.sort_by_key(|e| e.id);
+    Ok(events)
+}
+
+/// Marks events done. Only the consumer that leased an event may ack it, and only while no
+/// other consumer has leased it since. Returns the ids acked.
+pub fn ack(
+    conn: &Connection,
+    consumer: &str,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, rusqlite::Error> {
+    conn.prepare_cached(
+        "UPDATE events SET state = 'acked', updated_at = ?3
+         WHERE consumer = ?1 AND state IN ('leased', 'ready')
+           AND id IN (SELECT value FROM json_each(?2))
+         RETURNING id",
+    )?
+    .query_map(
+        params![consumer, ids_json(ids), now.timestamp_millis()],
+        |r| r.get(0),
+    )?
+    .collect()
+}
+
+/// Hands leased events back at once. Returns `(event id, callback id)` of those released.
+pub fn nack(
+    conn: &Connection,
+    consumer: &str,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, i64)>, rusqlite::Error> {
+    conn.prepare_cached(
+        "UPDATE events SET state = 'ready', available_at = ?3, updated_at = ?3
+         WHERE consumer = ?1 AND state = 'leased' AND id IN (SELECT value FROM json_each(?2))
+         RETURNING id, callback_id",
+    )?
+    .query_map(
+        params![consumer, ids_json(ids), now.timestamp_millis()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?
+    .collect()
+}
+
+/// Leases that ran out, handled: the event is ready again with the same id, or dead once it
+/// has been delivered `max_deliveries` times. Returns `(callback id, dead)` per event.
+pub fn return_expired_leases(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    max_deliveries: i64,
+    limit: i64,
+) -> Result<Vec<(i64, bool)>, rusqlite::Error> {
+    conn.prepare_cached(
+        "UPDATE events
+         SET state = CASE WHEN deliveries >= ?2 THEN 'dead' ELSE 'ready' END, updated_at = ?1
+         WHERE id IN (SELECT id FROM events WHERE state = 'leased' AND available_at <= ?1
+                      ORDER BY available_at LIMIT ?3)
+         RETURNING callback_id, state = 'dead'",
+    )?
+    .query_map(
+        params![now.timestamp_millis(), max_deliveries, limit],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?
+    .collect()
+}
+
+/// When the earliest lease runs out, if any is held.
+pub fn next_lease_expiry(conn: &Connection) -> Result<Option<i64>, rusqlite::Error> {
+    conn.prepare_cached("SELECT min(available_at) FROM events WHERE state = 'leased'")?
+        .query_row([], |r| r.get(0))
+}
+
+fn ids_json(ids: &[i64]) -> String {
+    serde_json::to_string(ids).expect("integers serialize")
+}

@@ -1,0 +1,543 @@
+//! The callback state machine. Every change of a callback's `state` happens here.
+//!
+//! ```text
+//!             open (window start, or retry time)          lease
+//!  scheduled ───────────────────────────────────▶ due ─────────▶ leased
+//!      ▲                                           ▲  ◀───────── │  │
+//!      │ busy / no_answer / failed, retry          │  nack, lease │  │ connected
+//!      └──────────────── (inside the window) ──────┴── ran out ───┘  ▼
+//!                                                                 completed
+//!  any live state ──▶ expired     window ended, max attempts, owner absent (fallback `expire`)
+//!  any live state ──▶ superseded  a newer callback for the same AccountNumber
+//!  any live state ──▶ cancelled   POST /v1/callbacks/{id}/cancel
+//! ```
+//!
+//! * Opening writes one `redial` event in the same transaction that makes the callback `due`.
+//! * Ending a callback (expired, superseded, cancelled, completed) withdraws its open events;
+//!   `expired` also writes an `expired` event so dialers and reports learn the customer was not
+//!   reached.
+//! * `next_at` is the one instant the scheduler must next look at a live callback: the window
+//!   start or retry time while `scheduled`, the window end (or an earlier owner-absent deadline)
+//!   while `due`/`leased`, and NULL once finished.
+//! * Owner absent: a personal callback whose owner is neither logged in nor on a call when its
+//!   window opens, or who logs out while it is open, gets a deadline `--pcb-fallback-after`
+//!   later. If the owner is still away then, the fallback applies: `any-agent` re-issues the
+//!   redial with `personal: false`; `next-day` moves the window to the same local hours the next
+//!   day, once; `expire` ends the callback. The choice and its time are recorded.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::events::{self, Kind};
+use super::telephony::agent_is_present;
+use crate::lcm::window::{format_local, to_utc};
+use crate::lcm::{PersonalCallback, UserId, UtcWindow};
+
+/// What to do when a personal callback's owner is away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fallback {
+    /// Re-issue the redial to any agent (`personal: false`).
+    AnyAgent,
+    /// Move the window to the same hours the next day, once.
+    NextDay,
+    /// End the callback as expired.
+    Expire,
+}
+
+impl Fallback {
+    fn as_str(self) -> &'static str {
+        match self {
+            Fallback::AnyAgent => "any-agent",
+            Fallback::NextDay => "next-day",
+            Fallback::Expire => "expire",
+        }
+    }
+}
+
+/// The rules the state machine follows, from the command line.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub retry_busy: Duration,
+    pub retry_no_answer: Duration,
+    pub retry_failed: Duration,
+    pub max_attempts: i64,
+    pub max_deliveries: i64,
+    pub fallback: Fallback,
+    pub fallback_after: Duration,
+}
+
+impl Default for Policy {
+    /// Cisco Outbound Option's retry defaults; fallback `expire` after 15 minutes.
+    fn default() -> Self {
+        Self {
+            retry_busy: Duration::minutes(1),
+            retry_no_answer: Duration::minutes(20),
+            retry_failed: Duration::minutes(5),
+            max_attempts: 5,
+            max_deliveries: 10,
+            fallback: Fallback::Expire,
+            fallback_after: Duration::minutes(15),
+        }
+    }
+}
+
+/// What a dialer reports after dialing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    Connected,
+    Busy,
+    NoAnswer,
+    Failed,
+}
+
+impl AttemptResult {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "connected" => Some(Self::Connected),
+            "busy" => Some(Self::Busy),
+            "no_answer" => Some(Self::NoAnswer),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Busy => "busy",
+            Self::NoAnswer => "no_answer",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Why an attempt or a cancel was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    #[error("no callback has id {0}")]
+    Unknown(i64),
+    #[error("callback {id} is {state}; only a live callback can take this")]
+    Finished { id: i64, state: String },
+    #[error(transparent)]
+    Store(#[from] super::StoreError),
+}
+
+impl From<rusqlite::Error> for TransitionError {
+    fn from(e: rusqlite::Error) -> Self {
+        TransitionError::Store(e.into())
+    }
+}
+
+/// The fields the state machine reads.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub id: i64,
+    pub state: String,
+    pub user_id: String,
+    pub personal: bool,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub local_start: String,
+    pub local_end: String,
+    pub timezone: String,
+    pub attempts: i64,
+    pub fallback: Option<String>,
+}
+
+const LIVE_COLUMNS: &str = "id, state, user_id, personal, window_start, window_end, local_start,
+    local_end, timezone, attempts, fallback";
+
+fn live_from_row(r: &Row<'_>) -> Result<Live, rusqlite::Error> {
+    Ok(Live {
+        id: r.get(0)?,
+        state: r.get(1)?,
+        user_id: r.get(2)?,
+        personal: r.get(3)?,
+        window_start: r.get(4)?,
+        window_end: r.get(5)?,
+        local_start: r.get(6)?,
+        local_end: r.get(7)?,
+        timezone: r.get(8)?,
+        attempts: r.get(9)?,
+        fallback: r.get(10)?,
+    })
+}
+
+fn load(conn: &Connection, id: i64) -> Result<Option<Live>, rusqlite::Error> {
+    conn.prepare_cached(&format!(
+        "SELECT {LIVE_COLUMNS} FROM callbacks WHERE id = ?1"
+    ))?
+    .query_row([id], live_from_row)
+    .optional()
+}
+
+/// Live callbacks whose `next_at` has come, earliest first.
+pub fn agenda(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Live>, rusqlite::Error> {
+    conn.prepare_cached(&format!(
+        "SELECT {LIVE_COLUMNS} FROM callbacks WHERE next_at <= ?1 ORDER BY next_at LIMIT ?2"
+    ))?
+    .query_map(params![now.timestamp_millis(), limit], live_from_row)?
+    .collect()
+}
+
+/// The earliest `next_at` of any callback.
+pub fn next_at(conn: &Connection) -> Result<Option<i64>, rusqlite::Error> {
+    conn.prepare_cached("SELECT min(next_at) FROM callbacks")?
+        .query_row([], |r| r.get(0))
+}
+
+/// Creates a `scheduled` callback for `req`, superseding the contact's live one (whose open
+/// events are withdrawn). Returns the new id; the caller opens it if its window has started.
+pub fn create(
+    conn: &Connection,
+    req: &PersonalCallback,
+    window: &UtcWindow,
+    now: DateTime<Utc>,
+) -> Result<i64, rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
+    let superseded: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE callbacks SET state = 'superseded', next_at = NULL, updated_at = ?2
+             WHERE account_number = ?1 AND state IN ('scheduled', 'due', 'leased')
+             RETURNING id",
+        )?
+        .query_row(params![req.account_number.as_str(), now_ms], |r| r.get(0))
+        .optional()?;
+    if let Some(old) = superseded {
+        events::withdraw_open(conn, old, now)?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
+             window_end, local_start, local_end, timezone, start_dst, end_dst, state, next_at,
+             supersedes, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'scheduled', ?5, ?12, ?13, ?13)",
+    )?
+    .execute(params![
+        req.callid.as_str(),
+        req.account_number.as_str(),
+        req.callback_mode_id,
+        req.user_id.as_str(),
+        window.start.timestamp_millis(),
+        window.end.timestamp_millis(),
+        window.local_start,
+        window.local_end,
+        window.zone.name(),
+        window.start_adjusted.as_str(),
+        window.end_adjusted.as_str(),
+        superseded,
+        now_ms,
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Opens the callback `id` if its time has come; returns its `next_at` afterwards.
+pub fn open_if_due(
+    conn: &Connection,
+    id: i64,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Option<i64>, rusqlite::Error> {
+    match load(conn, id)? {
+        Some(cb) if cb.state == "scheduled" && cb.window_start <= now.timestamp_millis() => {
+            open(conn, &cb, now, policy)
+        }
+        Some(cb) if cb.state == "scheduled" => Ok(Some(cb.window_start)),
+        _ => Ok(None),
+    }
+}
+
+/// scheduled → due: one redial event, in this transaction. A personal callback whose owner
+/// is away gets a fallback deadline.
+fn open(
+    conn: &Connection,
+    cb: &Live,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Option<i64>, rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
+    let attempt = cb.attempts + 1;
+    let mut next = cb.window_end;
+    if cb.personal && cb.fallback.as_deref() != Some("any-agent") && !owner_present(conn, cb)? {
+        next = next.min(now_ms + policy.fallback_after.num_milliseconds());
+    }
+    conn.prepare_cached(
+        "UPDATE callbacks SET state = 'due', next_at = ?2, opened_at = coalesce(opened_at, ?3),
+             updated_at = ?3
+         WHERE id = ?1",
+    )?
+    .execute(params![cb.id, next, now_ms])?;
+    events::issue(conn, cb.id, Kind::Redial, attempt, None, now)?;
+    Ok(Some(next))
+}
+
+fn owner_present(conn: &Connection, cb: &Live) -> Result<bool, rusqlite::Error> {
+    match UserId::parse(cb.user_id.as_str()) {
+        Ok(user) => agent_is_present(conn, &user),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Any live state → expired, with its reason, and an `expired` event.
+pub fn expire(
+    conn: &Connection,
+    id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), rusqlite::Error> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE callbacks SET state = 'expired', end_reason = ?2, next_at = NULL, updated_at = ?3
+             WHERE id = ?1 AND state IN ('scheduled', 'due', 'leased')",
+        )?
+        .execute(params![id, reason, now.timestamp_millis()])?;
+    if changed > 0 {
+        events::withdraw_open(conn, id, now)?;
+        let attempts: i64 = conn
+            .prepare_cached("SELECT attempts FROM callbacks WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))?;
+        events::issue(conn, id, Kind::Expired, attempts, Some(reason), now)?;
+    }
+    Ok(())
+}
+
+/// What the scheduler did with one callback from its agenda.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Opened,
+    Expired,
+    FellBack,
+    /// The owner came back before the deadline: nothing to do until the window ends.
+    OwnerBack,
+}
+
+/// The scheduler's step for one callback whose `next_at` has come.
+pub fn advance(
+    conn: &Connection,
+    cb: &Live,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Step, rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
+    if now_ms >= cb.window_end {
+        expire(conn, cb.id, "window-ended", now)?;
+        return Ok(Step::Expired);
+    }
+    if cb.state == "scheduled" {
+        open(conn, cb, now, policy)?;
+        return Ok(Step::Opened);
+    }
+    // due or leased before the window's end: an owner-absent deadline.
+    if owner_present(conn, cb)? {
+        set_next_at(conn, cb.id, cb.window_end, now)?;
+        return Ok(Step::OwnerBack);
+    }
+    fall_back(conn, cb, now, policy)?;
+    Ok(Step::FellBack)
+}
+
+fn set_next_at(
+    conn: &Connection,
+    id: i64,
+    next_at: i64,
+    now: DateTime<Utc>,
+) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached("UPDATE callbacks SET next_at = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, next_at, now.timestamp_millis()])?;
+    Ok(())
+}
+
+fn record_fallback(
+    conn: &Connection,
+    id: i64,
+    fallback: Fallback,
+    now: DateTime<Utc>,
+) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached("UPDATE callbacks SET fallback = ?2, fallback_at = ?3 WHERE id = ?1")?
+        .execute(params![id, fallback.as_str(), now.timestamp_millis()])?;
+    Ok(())
+}
+
+fn fall_back(
+    conn: &Connection,
+    cb: &Live,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<(), rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
+    match policy.fallback {
+        Fallback::Expire => {
+            record_fallback(conn, cb.id, Fallback::Expire, now)?;
+            expire(conn, cb.id, "owner-absent", now)
+        }
+        Fallback::AnyAgent => {
+            record_fallback(conn, cb.id, Fallback::AnyAgent, now)?;
+            events::withdraw_open(conn, cb.id, now)?;
+            conn.prepare_cached(
+                "UPDATE callbacks SET personal = 0, state = 'due', next_at = window_end, updated_at = ?2
+                 WHERE id = ?1",
+            )?
+            .execute(params![cb.id, now_ms])?;
+            events::issue(conn, cb.id, Kind::Redial, cb.attempts + 1, None, now)
+        }
+        Fallback::NextDay if cb.fallback.as_deref() == Some("next-day") => {
+            // Moved once already: the owner missed the second day too.
+            expire(conn, cb.id, "owner-absent", now)
+        }
+        Fallback::NextDay => {
+            let Some((start, end, local_start, local_end)) = next_day(cb) else {
+                return expire(conn, cb.id, "owner-absent", now);
+            };
+            record_fallback(conn, cb.id, Fallback::NextDay, now)?;
+            events::withdraw_open(conn, cb.id, now)?;
+            conn.prepare_cached(
+                "UPDATE callbacks SET state = 'scheduled', window_start = ?2, window_end = ?3,
+                     local_start = ?4, local_end = ?5, next_at = ?2, updated_at = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![cb.id, start, end, local_start, local_end, now_ms])?;
+            Ok(())
+        }
+    }
+}
+
+/// The same local hours one day later, read in the callback's zone.
+fn next_day(cb: &Live) -> Option<(i64, i64, String, String)> {
+    let zone: Tz = cb.timezone.parse().ok()?;
+    let parse = |s: &str| NaiveDateTime::parse_from_str(s, "%d/%m/%Y %H:%M").ok();
+    let start = parse(&cb.local_start)? + Duration::days(1);
+    let end = parse(&cb.local_end)? + Duration::days(1);
+    let length = cb.window_end - cb.window_start;
+    let (start_utc, _) = to_utc(zone, start);
+    let (end_utc, _) = to_utc(zone, end);
+    let start_ms = start_utc.timestamp_millis();
+    // A point window keeps its length.
+    let end_ms = if end_utc.timestamp_millis() > start_ms {
+        end_utc.timestamp_millis()
+    } else {
+        start_ms + length
+    };
+    Some((start_ms, end_ms, format_local(start), format_local(end)))
+}
+
+/// A dialer's report. `connected` completes the callback; the other results retry inside the
+/// window after the policy's delay, until `max_attempts` or the window's end. Returns the
+/// callback's `next_at` afterwards.
+pub fn record_attempt(
+    conn: &Connection,
+    id: i64,
+    result: AttemptResult,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Option<i64>, TransitionError> {
+    let cb = load(conn, id)?.ok_or(TransitionError::Unknown(id))?;
+    let late_connect = cb.state == "expired" && result == AttemptResult::Connected;
+    if !matches!(cb.state.as_str(), "due" | "leased") && !late_connect {
+        return Err(TransitionError::Finished {
+            id,
+            state: cb.state,
+        });
+    }
+    let now_ms = now.timestamp_millis();
+    let attempt = cb.attempts + 1;
+    conn.prepare_cached(
+        "INSERT INTO attempts (callback_id, attempt, result, at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, attempt, result.as_str(), now_ms])?;
+    conn.prepare_cached("UPDATE callbacks SET attempts = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, attempt, now_ms])?;
+    events::finish_open(conn, id, now)?;
+    let delay = match result {
+        AttemptResult::Connected => {
+            // A dial that began inside the window and connected just after it ended still
+            // reached the customer.
+            conn.prepare_cached(
+                "UPDATE callbacks SET state = 'completed', end_reason = 'connected', next_at = NULL
+                 WHERE id = ?1",
+            )?
+            .execute([id])?;
+            return Ok(None);
+        }
+        AttemptResult::Busy => policy.retry_busy,
+        AttemptResult::NoAnswer => policy.retry_no_answer,
+        AttemptResult::Failed => policy.retry_failed,
+    };
+    if attempt >= policy.max_attempts {
+        expire(conn, id, "max-attempts", now)?;
+        return Ok(None);
+    }
+    let retry_at = now_ms + delay.num_milliseconds();
+    if retry_at >= cb.window_end {
+        expire(conn, id, "window-ended", now)?;
+        return Ok(None);
+    }
+    conn.prepare_cached("UPDATE callbacks SET state = 'scheduled', next_at = ?2 WHERE id = ?1")?
+        .execute(params![id, retry_at])?;
+    Ok(Some(retry_at))
+}
+
+/// Any live state → cancelled; its open events are withdrawn.
+pub fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), TransitionError> {
+    let cb = load(conn, id)?.ok_or(TransitionError::Unknown(id))?;
+    if !matches!(cb.state.as_str(), "scheduled" | "due" | "leased") {
+        return Err(TransitionError::Finished {
+            id,
+            state: cb.state,
+        });
+    }
+    conn.prepare_cached(
+        "UPDATE callbacks SET state = 'cancelled', end_reason = 'cancelled', next_at = NULL,
+             updated_at = ?2
+         WHERE id = ?1",
+    )?
+    .execute(params![id, now.timestamp_millis()])?;
+    events::withdraw_open(conn, id, now)?;
+    Ok(())
+}
+
+/// due → leased when a dialer leases the callback's redial.
+pub fn mark_leased(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(
+        "UPDATE callbacks SET state = 'leased', updated_at = ?2 WHERE id = ?1 AND state = 'due'",
+    )?
+    .execute(params![id, now.timestamp_millis()])?;
+    Ok(())
+}
+
+/// leased → due when its event is handed back (nack) or its lease ran out.
+pub fn mark_due(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(
+        "UPDATE callbacks SET state = 'due', updated_at = ?2 WHERE id = ?1 AND state = 'leased'",
+    )?
+    .execute(params![id, now.timestamp_millis()])?;
+    Ok(())
+}
+
+/// The agent logged out: each open personal callback of theirs gets an owner-absent deadline.
+/// Returns the earliest such deadline.
+pub fn owner_left(
+    conn: &Connection,
+    user: &UserId,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Option<i64>, rusqlite::Error> {
+    if agent_is_present(conn, user)? {
+        return Ok(None);
+    }
+    let deadline = now.timestamp_millis() + policy.fallback_after.num_milliseconds();
+    conn.prepare_cached(
+        "UPDATE callbacks SET next_at = min(next_at, ?2)
+         WHERE user_id = ?1 AND state IN ('due', 'leased') AND personal = 1
+           AND coalesce(fallback, '') <> 'any-agent'
+         RETURNING next_at",
+    )?
+    .query_map(params![user.as_str(), deadline], |r| r.get::<_, i64>(0))?
+    .try_fold(None, |earliest: Option<i64>, at| {
+        let at = at?;
+        Ok(Some(earliest.map_or(at, |e| e.min(at))))
+    })
+}
