@@ -169,7 +169,8 @@ pub fn lease(
 }
 
 /// Marks events done. Only the consumer that leased an event may ack it, and only while no
-/// other consumer has leased it since. Returns the ids acked.
+/// other consumer has leased it since. Acking again is harmless, and so is acking an event
+/// already closed by the attempt report for it. Returns the ids acked.
 pub fn ack(
     conn: &Connection,
     consumer: &str,
@@ -177,8 +178,9 @@ pub fn ack(
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, rusqlite::Error> {
     conn.prepare_cached(
-        "UPDATE events SET state = 'acked', updated_at = ?3
-         WHERE consumer = ?1 AND state IN ('leased', 'ready')
+        "UPDATE events SET state = 'acked',
+             updated_at = CASE WHEN state = 'acked' THEN updated_at ELSE ?3 END
+         WHERE consumer = ?1 AND state IN ('leased', 'ready', 'acked')
            AND id IN (SELECT value FROM json_each(?2))
          RETURNING id",
     )?

@@ -1,0 +1,500 @@
+//! The scheduler and the queue, driven step by step: `tick(now)` with a clock the test sets,
+//! on a real SQLite file. No sleeps: every instant is chosen.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use redial::clock::Clock;
+use redial::lcm::{LocalWindow, PersonalCallback};
+use redial::queue::{AckRequest, LeaseRequest, Queue};
+use redial::scheduler::{self, Outcome, Signals};
+use redial::store::events::Event;
+use redial::store::lifecycle::{self, AttemptResult, Fallback, Policy};
+use redial::store::outcomes::{self, NewOutcome};
+use redial::store::{callbacks, purge, telephony, Store, StoreError, StoreOptions, WriterThread};
+use redial::lcm::{AccountNumber, CallId, LcmError, UserId};
+use tokio_util::sync::CancellationToken;
+
+fn at(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 13, h, m, 0).unwrap()
+}
+
+struct Rig {
+    store: Store,
+    writer: Option<WriterThread>,
+    clock: Clock,
+    policy: Arc<Policy>,
+    queue: Queue,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            // `stop` blocks, which is not allowed on the test's runtime thread.
+            std::thread::spawn(move || writer.stop()).join().unwrap();
+        }
+    }
+}
+
+impl Rig {
+    fn new(policy: Policy) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, writer) = Store::open(&StoreOptions::new(dir.path().join("redial.db"))).unwrap();
+        let clock = Clock::manual(at(9, 0));
+        let queue = Queue {
+            store: store.clone(),
+            clock: clock.clone(),
+            signals: Arc::new(Signals::default()),
+            stop: CancellationToken::new(),
+        };
+        Self { store, writer: Some(writer), clock, policy: Arc::new(policy), queue, _dir: dir }
+    }
+
+    async fn login(&self, user: &str, on: bool) {
+        let (user, now) = (UserId::parse(user).unwrap(), self.clock.now());
+        let policy = self.policy.clone();
+        self.store
+            .write(move |c| {
+                telephony::set_agent_login(c, &user, on, now)?;
+                if !on {
+                    lifecycle::owner_left(c, &user, now, &policy)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Registers a call for `account` and stores a callback window `start`..`end` (UTC) owned
+    /// by `user`; returns the callback id.
+    async fn callback(&self, account: &str, user: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
+        self.try_callback(account, user, start, end).await.unwrap()
+    }
+
+    async fn try_callback(&self, account: &str, user: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<i64, LcmError> {
+        let callid = format!("call-{account}-{}", start.timestamp());
+        let request = PersonalCallback {
+            callid: CallId::parse(callid.as_str()).unwrap(),
+            account_number: AccountNumber::parse(account).unwrap(),
+            outcome_id: 4,
+            business_outcome: 101,
+            window: LocalWindow { start: start.naive_utc(), end: end.naive_utc() },
+            callback_mode_id: 1,
+            user_id: UserId::parse(user).unwrap(),
+            agent_comments: String::new(),
+            lead_score: 0.0,
+            target_amount: 0.0,
+            timezone: None,
+        };
+        let window = request.window.resolve(chrono_tz::UTC, Duration::minutes(15)).unwrap();
+        let new = NewOutcome { request, window, source: None };
+        let (now, policy) = (self.clock.now(), self.policy.clone());
+        self.store
+            .write(move |c| {
+                let r = &new.request;
+                telephony::register_call(c, &r.callid, &r.account_number, &r.user_id, now)
+                    .map_err(|e| LcmError::UnknownCall(e.to_string()))?;
+                let stored = outcomes::set_outcome(c, &new, now, &policy)?;
+                // The agent wraps up: the call ends, the callback stays.
+                telephony::end_call(c, r.callid.as_str(), now).map_err(|e| LcmError::UnknownCall(e.to_string()))?;
+                Ok(stored)
+            })
+            .await
+            .map(|s| s.callback_id)
+    }
+
+    async fn tick_at(&self, now: DateTime<Utc>) -> Outcome {
+        self.clock.set(now);
+        let policy = self.policy.clone();
+        self.store.write(move |c| scheduler::tick(c, now, &policy)).await.unwrap()
+    }
+
+    async fn lease(&self, consumer: &str, user: Option<&str>) -> Vec<Event> {
+        self.queue
+            .lease(LeaseRequest {
+                consumer: consumer.into(),
+                max: 100,
+                lease_ms: 30_000,
+                wait_ms: 0,
+                user_id: user.map(|u| UserId::parse(u).unwrap()),
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn ack(&self, consumer: &str, ids: &[i64]) -> Vec<i64> {
+        self.queue.ack(AckRequest { consumer: consumer.into(), ids: ids.to_vec() }).await.unwrap()
+    }
+
+    async fn attempt(&self, id: i64, result: AttemptResult) -> Option<i64> {
+        let (now, policy) = (self.clock.now(), self.policy.clone());
+        self.store
+            .write(move |c| lifecycle::record_attempt(c, id, result, now, &policy))
+            .await
+            .unwrap()
+    }
+
+    async fn state(&self, id: i64) -> (String, i64) {
+        let cb = self.store.read(move |c| Ok(callbacks::find(c, id)?)).await.unwrap().unwrap();
+        (cb.state, cb.attempts)
+    }
+
+    async fn sql<T: Send + 'static>(&self, sql: &'static str, id: i64) -> T
+    where
+        T: rusqlite::types::FromSql,
+    {
+        self.store.read(move |c| Ok(c.query_row(sql, [id], |r| r.get(0))?)).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_event_comes_at_window_start_and_not_a_millisecond_before() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 45), at(14, 30)).await;
+
+    let early = rig.tick_at(at(13, 45) - Duration::milliseconds(1)).await;
+    assert_eq!(early.opened, 0);
+    assert_eq!(early.next_wake, Some(at(13, 45)), "the scheduler sleeps until the window opens");
+    assert!(rig.lease("d", None).await.is_empty());
+    assert_eq!(rig.state(id).await.0, "scheduled");
+
+    let on_time = rig.tick_at(at(13, 45)).await;
+    assert_eq!(on_time.opened, 1);
+    assert_eq!(on_time.next_wake, Some(at(14, 30)), "next: the window's end");
+    let events = rig.lease("d", None).await;
+    assert_eq!(events.len(), 1);
+    let event = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(
+        event,
+        serde_json::json!({
+            "id": events[0].id, "type": "redial", "callback_id": id, "callid": format!("call-ACC-{}", at(13, 45).timestamp()),
+            "AccountNumber": "ACC", "CallbackModeID": 1, "UserID": "agent", "personal": true,
+            "OutcomeId": 4, "BusinessOutcome": 101, "window_start": "2026-01-13T13:45:00Z",
+            "window_end": "2026-01-13T14:30:00Z", "timezone": "UTC", "attempt": 1
+        })
+    );
+    assert_eq!(rig.state(id).await.0, "leased");
+    assert_eq!(rig.sql::<i64>("SELECT count(*) FROM events WHERE callback_id = ?1", id).await, 1);
+}
+
+#[tokio::test]
+async fn a_point_window_lasts_min_window() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 45), at(13, 45)).await;
+    rig.tick_at(at(13, 45)).await;
+    let events = rig.lease("d", None).await;
+    assert_eq!(events[0].window_end, "2026-01-13T14:00:00Z");
+    let done = rig.tick_at(at(14, 0)).await;
+    assert_eq!(done.expired, 1);
+    assert_eq!(rig.state(id).await.0, "expired");
+}
+
+#[tokio::test]
+async fn each_result_retries_after_its_own_delay() {
+    for (result, delay) in [
+        (AttemptResult::Busy, Duration::minutes(1)),
+        (AttemptResult::NoAnswer, Duration::minutes(20)),
+        (AttemptResult::Failed, Duration::minutes(5)),
+    ] {
+        let rig = Rig::new(Policy::default());
+        rig.login("agent", true).await;
+        let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
+        rig.tick_at(at(13, 0)).await;
+        let first = rig.lease("d", None).await;
+        rig.clock.set(at(13, 2));
+        let retry_at = rig.attempt(id, result).await.expect("a retry is scheduled");
+        assert_eq!(retry_at, (at(13, 2) + delay).timestamp_millis(), "{result:?}");
+        assert_eq!(rig.state(id).await, ("scheduled".into(), 1));
+        assert_eq!(rig.ack("d", &[first[0].id]).await, vec![first[0].id], "an ack after the report is still an ack");
+
+        assert_eq!(rig.tick_at(at(13, 2) + delay - Duration::milliseconds(1)).await.opened, 0);
+        assert_eq!(rig.tick_at(at(13, 2) + delay).await.opened, 1);
+        let second = rig.lease("d", None).await;
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].attempt, 2);
+        assert_ne!(second[0].id, first[0].id);
+
+        rig.attempt(id, AttemptResult::Connected).await;
+        assert_eq!(rig.state(id).await, ("completed".into(), 2));
+        let end_reason: String = rig.sql("SELECT end_reason FROM callbacks WHERE id = ?1", id).await;
+        assert_eq!(end_reason, "connected");
+        assert_eq!(rig.sql::<i64>("SELECT count(*) FROM attempts WHERE callback_id = ?1", id).await, 2);
+    }
+}
+
+#[tokio::test]
+async fn max_attempts_and_a_retry_past_the_window_expire_the_callback() {
+    let rig = Rig::new(Policy { max_attempts: 2, ..Policy::default() });
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
+    rig.tick_at(at(13, 0)).await;
+    rig.attempt(id, AttemptResult::Busy).await;
+    rig.tick_at(at(13, 1)).await;
+    assert_eq!(rig.attempt(id, AttemptResult::Busy).await, None);
+    assert_eq!(rig.state(id).await, ("expired".into(), 2));
+    let events = rig.lease("d", None).await;
+    let expired: Vec<_> = events.iter().filter(|e| e.kind == "expired").collect();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].reason.as_deref(), Some("max-attempts"));
+
+    // No answer at 14:45 would retry at 15:05, after the window: the callback ends instead.
+    let id = rig.callback("ACC2", "agent", at(14, 0), at(15, 0)).await;
+    rig.tick_at(at(14, 0)).await;
+    rig.clock.set(at(14, 45));
+    assert_eq!(rig.attempt(id, AttemptResult::NoAnswer).await, None);
+    let reason: String = rig.sql("SELECT end_reason FROM callbacks WHERE id = ?1", id).await;
+    assert_eq!(reason, "window-ended");
+}
+
+#[tokio::test]
+async fn expiry_without_a_lease() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 0), at(13, 30)).await;
+    rig.tick_at(at(13, 0)).await;
+    // Nobody leased it. At the window's end it expires and says so on the queue.
+    let outcome = rig.tick_at(at(13, 30)).await;
+    assert_eq!(outcome.expired, 1);
+    assert_eq!(rig.state(id).await.0, "expired");
+    let events = rig.lease("d", None).await;
+    assert_eq!(events.len(), 1, "the redial is withdrawn, only the expired event is left");
+    assert_eq!(events[0].kind, "expired");
+    assert_eq!(events[0].reason.as_deref(), Some("window-ended"));
+}
+
+#[tokio::test]
+async fn expiry_with_a_lease_held() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 0), at(13, 30)).await;
+    rig.tick_at(at(13, 0)).await;
+    let held = rig.lease("d", None).await;
+    assert_eq!(held.len(), 1);
+    rig.tick_at(at(13, 30)).await;
+    assert_eq!(rig.state(id).await.0, "expired");
+    let state: String = rig.sql("SELECT state FROM events WHERE id = ?1", held[0].id).await;
+    assert_eq!(state, "withdrawn");
+    assert!(rig.ack("d", &[held[0].id]).await.is_empty(), "a withdrawn event cannot be acked");
+    // A dial that began inside the window and connected after it still counts.
+    rig.attempt(id, AttemptResult::Connected).await;
+    assert_eq!(rig.state(id).await.0, "completed");
+}
+
+#[tokio::test]
+async fn no_redial_is_handed_out_after_the_window_even_before_the_scheduler_runs() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    rig.callback("ACC", "agent", at(13, 0), at(13, 30)).await;
+    rig.tick_at(at(13, 0)).await;
+    rig.clock.set(at(13, 30));
+    assert!(rig.lease("d", None).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unacked_lease_is_redelivered_with_the_same_id_until_dead() {
+    let rig = Rig::new(Policy { max_deliveries: 3, ..Policy::default() });
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
+    rig.tick_at(at(13, 0)).await;
+    let first = rig.lease("d1", None).await;
+    let event_id = first[0].id;
+    let mut now = at(13, 0);
+    for delivery in 2..=3 {
+        now += Duration::seconds(30);
+        let outcome = rig.tick_at(now).await;
+        assert_eq!(outcome.leases_returned, 1);
+        assert_eq!(rig.state(id).await.0, "due");
+        let again = rig.lease("d2", None).await;
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].id, event_id, "the same id on redelivery");
+        let deliveries: i64 = rig.sql("SELECT deliveries FROM events WHERE id = ?1", event_id).await;
+        assert_eq!(deliveries, delivery);
+    }
+    // The first consumer's lease is long gone; its late ack does not touch d2's lease.
+    assert!(rig.ack("d1", &[event_id]).await.is_empty());
+    now += Duration::seconds(30);
+    let outcome = rig.tick_at(now).await;
+    assert_eq!(outcome.dead_lettered, 1);
+    let state: String = rig.sql("SELECT state FROM events WHERE id = ?1", event_id).await;
+    assert_eq!(state, "dead");
+    assert!(rig.lease("d3", None).await.is_empty());
+}
+
+#[tokio::test]
+async fn ack_is_final_and_nack_releases_at_once() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let a = rig.callback("A", "agent", at(13, 0), at(15, 0)).await;
+    let b = rig.callback("B", "agent", at(13, 0), at(15, 0)).await;
+    rig.tick_at(at(13, 0)).await;
+    let events = rig.lease("d", None).await;
+    assert_eq!(events.len(), 2);
+    let (ea, eb) = (events[0].id, events[1].id);
+    assert_eq!(rig.ack("d", &[ea]).await, vec![ea]);
+    let released = rig.queue.nack(AckRequest { consumer: "d".into(), ids: vec![eb] }).await.unwrap();
+    assert_eq!(released, vec![eb]);
+    assert_eq!(rig.state(b).await.0, "due");
+    let again = rig.lease("d", None).await;
+    assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), vec![eb], "nacked at once, acked never");
+    rig.ack("d", &[eb]).await;
+    rig.tick_at(at(13, 5)).await;
+    assert!(rig.lease("d", None).await.is_empty(), "the acked one never comes back");
+    assert_eq!(rig.state(a).await.0, "leased");
+}
+
+#[tokio::test]
+async fn the_user_filter_narrows_to_one_agents_personal_callbacks() {
+    let rig = Rig::new(Policy::default());
+    rig.login("anna", true).await;
+    rig.login("bob", true).await;
+    rig.callback("A", "anna", at(13, 0), at(15, 0)).await;
+    rig.callback("B", "bob", at(13, 0), at(15, 0)).await;
+    rig.tick_at(at(13, 0)).await;
+    let bobs = rig.lease("bob-dialer", Some("bob")).await;
+    assert_eq!(bobs.len(), 1);
+    assert_eq!(bobs[0].user_id, "bob");
+    assert!(rig.lease("bob-dialer", Some("bob")).await.is_empty());
+    let rest = rig.lease("any", None).await;
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].user_id, "anna");
+}
+
+#[tokio::test]
+async fn owner_absent_expire() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
+    rig.login("agent", false).await;
+    let opened = rig.tick_at(at(13, 0)).await;
+    assert_eq!(opened.next_wake, Some(at(13, 15)), "the owner is away: a deadline 15m on");
+    rig.tick_at(at(13, 15)).await;
+    assert_eq!(rig.state(id).await.0, "expired");
+    let (fallback, reason): (String, String) = rig
+        .store
+        .read(move |c| Ok(c.query_row("SELECT fallback, end_reason FROM callbacks WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?))
+        .await
+        .unwrap();
+    assert_eq!((fallback.as_str(), reason.as_str()), ("expire", "owner-absent"));
+}
+
+#[tokio::test]
+async fn owner_back_before_the_deadline_keeps_the_callback_personal() {
+    let rig = Rig::new(Policy { fallback: Fallback::AnyAgent, ..Policy::default() });
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
+    rig.login("agent", false).await;
+    rig.tick_at(at(13, 0)).await;
+    rig.clock.set(at(13, 10));
+    rig.login("agent", true).await;
+    let outcome = rig.tick_at(at(13, 15)).await;
+    assert_eq!(outcome.fallbacks, 0);
+    assert_eq!(outcome.next_wake, Some(at(15, 0)));
+    let personal: bool = rig.sql("SELECT personal FROM callbacks WHERE id = ?1", id).await;
+    assert!(personal);
+}
+
+#[tokio::test]
+async fn owner_absent_any_agent() {
+    let rig = Rig::new(Policy { fallback: Fallback::AnyAgent, ..Policy::default() });
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
+    rig.tick_at(at(13, 0)).await;
+    let personal = rig.lease("agent-dialer", Some("agent")).await;
+    assert!(personal[0].personal);
+    // The owner logs out while the callback is open and stays away.
+    rig.clock.set(at(13, 5));
+    rig.login("agent", false).await;
+    let outcome = rig.tick_at(at(13, 20)).await;
+    assert_eq!(outcome.fallbacks, 1);
+    let state: String = rig.sql("SELECT state FROM events WHERE id = ?1", personal[0].id).await;
+    assert_eq!(state, "withdrawn");
+    assert!(rig.lease("agent-dialer", Some("agent")).await.is_empty());
+    let anyone = rig.lease("campaign", None).await;
+    assert_eq!(anyone.len(), 1);
+    assert!(!anyone[0].personal);
+    let (fallback, at_ms): (String, i64) = rig
+        .store
+        .read(move |c| Ok(c.query_row("SELECT fallback, fallback_at FROM callbacks WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?))
+        .await
+        .unwrap();
+    assert_eq!((fallback.as_str(), at_ms), ("any-agent", at(13, 20).timestamp_millis()));
+}
+
+#[tokio::test]
+async fn owner_absent_next_day_moves_once() {
+    let rig = Rig::new(Policy { fallback: Fallback::NextDay, ..Policy::default() });
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
+    rig.login("agent", false).await;
+    rig.tick_at(at(13, 0)).await;
+    let outcome = rig.tick_at(at(13, 15)).await;
+    assert_eq!(outcome.fallbacks, 1);
+    assert_eq!(outcome.next_wake, Some(at(13, 0) + Duration::days(1)));
+    let cb = rig.store.read(move |c| Ok(callbacks::find(c, id)?)).await.unwrap().unwrap();
+    assert_eq!((cb.state.as_str(), cb.window_start.as_str()), ("scheduled", "2026-01-14T13:00:00Z"));
+    assert_eq!(cb.local_end, "14/01/2026 15:00");
+    // Away the next day too: the callback ends.
+    rig.tick_at(at(13, 0) + Duration::days(1)).await;
+    rig.tick_at(at(13, 15) + Duration::days(1)).await;
+    assert_eq!(rig.state(id).await.0, "expired");
+}
+
+#[tokio::test]
+async fn supersede_and_cancel_withdraw_events() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let old = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
+    rig.tick_at(at(13, 0)).await;
+    let new = rig.callback("ACC", "agent", at(16, 0), at(17, 0)).await;
+    assert_eq!(rig.state(old).await.0, "superseded");
+    assert!(rig.lease("d", None).await.is_empty(), "the superseded callback's redial is withdrawn");
+
+    rig.tick_at(at(16, 0)).await;
+    let clock = rig.clock.clone();
+    rig.store.write(move |c| lifecycle::cancel(c, new, clock.now())).await.unwrap();
+    assert_eq!(rig.state(new).await.0, "cancelled");
+    assert!(rig.lease("d", None).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_burst_is_handled_in_bounded_ticks() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let n = scheduler::TICK_BATCH as usize + 10;
+    for i in 0..n {
+        rig.callback(&format!("A{i}"), "agent", at(13, 0), at(15, 0)).await;
+    }
+    let first = rig.tick_at(at(13, 0)).await;
+    assert_eq!(first.opened, scheduler::TICK_BATCH as usize);
+    assert_eq!(first.next_wake, Some(at(13, 0)), "more to do: tick again at once");
+    let second = rig.tick_at(at(13, 0)).await;
+    assert_eq!(second.opened, 10);
+}
+
+#[tokio::test]
+async fn retention_purges_finished_rows_only() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let done = rig.callback("A", "agent", at(13, 0), at(15, 0)).await;
+    let live = rig.callback("B", "agent", at(13, 0), at(15, 0)).await;
+    rig.tick_at(at(13, 0)).await;
+    let events = rig.lease("d", None).await;
+    rig.attempt(done, AttemptResult::Connected).await;
+    rig.ack("d", &events.iter().map(|e| e.id).collect::<Vec<_>>()).await;
+    let cutoff = at(13, 0) + Duration::days(31);
+    let deleted = rig.store.write(move |c| Ok::<_, StoreError>(purge::purge_batch(c, cutoff, 500)?)).await.unwrap();
+    assert!(deleted >= 2);
+    assert_eq!(rig.sql::<i64>("SELECT count(*) FROM callbacks WHERE id = ?1", done).await, 0);
+    assert_eq!(rig.sql::<i64>("SELECT count(*) FROM callbacks WHERE id = ?1", live).await, 1);
+    assert_eq!(
+        rig.sql::<i64>("SELECT count(*) FROM outcomes WHERE callback_id IS NULL AND ?1 > 0", 1).await,
+        1,
+        "the outcome stays for reporting"
+    );
+    // Nothing finished is younger than the cutoff now.
+    let again = rig.store.write(move |c| Ok::<_, StoreError>(purge::purge_batch(c, cutoff, 500)?)).await.unwrap();
+    assert_eq!(again, 0);
+}
