@@ -3,10 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use common::*;
 use redial::clock::Clock;
 use redial::store::schema;
@@ -165,65 +161,29 @@ fn a_file_from_a_newer_schema_is_refused_untouched() {
 fn sigterm_drains_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("redial.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_redial"))
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-        ])
-        .arg(&db)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let address = loop {
-        assert!(
-            Instant::now() < deadline,
-            "the server did not announce its address"
-        );
-        let line = lines.next().expect("server log").unwrap();
-        let entry: Value = serde_json::from_str(&line).unwrap();
-        if let Some(address) = entry["fields"]["address"].as_str() {
-            assert!(entry["fields"]["db"]
-                .as_str()
-                .unwrap()
-                .ends_with("redial.db"));
-            break address.to_owned();
-        }
-    };
-    let base = format!("http://{address}");
+    let server = spawn_server(&db, &[]);
+    let base = server.base.clone();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let replied = runtime.block_on(async {
+    let (replied, code) = runtime.block_on(async {
         let client = reqwest::Client::new();
         client.post(format!("{base}/v1/agents/testagent/login")).send().await.unwrap();
-        // Dates near the real clock: tomorrow.
-        let day = (chrono::Utc::now() + chrono::Duration::days(1)).format("%d/%m/%Y").to_string();
+        let start = chrono::Utc::now() + chrono::Duration::days(1);
         let mut tasks = Vec::new();
+        let mut server = Some(server);
+        let mut code = None;
         for i in 0..50 {
             let client = client.clone();
             let base = base.clone();
-            let day = day.clone();
             tasks.push(tokio::spawn(async move {
                 let call = json!({"callid": format!("c{i}"), "AccountNumber": format!("A{i}"), "UserID": "testagent"});
                 client.post(format!("{base}/v1/calls")).json(&call).send().await.ok()?;
-                let mut request = request_for(i);
-                for key in ["StartDate", "EndDate"] {
-                    request["data"][key] = json!(day);
-                }
-                request["data"]["callid"] = json!(format!("c{i}"));
-                request["data"]["AccountNumber"] = json!(format!("A{i}"));
+                let request = request_between(&format!("c{i}"), &format!("A{i}"), start, start);
                 let reply: Value = client.post(format!("{base}/v1/lcm")).json(&request).send().await.ok()?.json().await.ok()?;
                 response(&reply)["callback_id"].as_i64()
             }));
             if i == 25 {
-                let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-                assert!(status.success());
+                let server = server.take().unwrap();
+                code = Some(tokio::task::spawn_blocking(move || server.terminate()));
             }
         }
         let mut replied = Vec::new();
@@ -232,10 +192,9 @@ fn sigterm_drains_and_exits_zero() {
                 replied.push(id);
             }
         }
-        replied
+        (replied, code.unwrap().await.unwrap())
     });
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "a clean stop exits 0");
+    assert_eq!(code, Some(0), "a clean stop exits 0");
     let conn = rusqlite::Connection::open(&db).unwrap();
     for id in &replied {
         let found: i64 = conn

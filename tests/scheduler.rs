@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use redial::clock::Clock;
+use redial::lcm::{AccountNumber, CallId, LcmError, UserId};
 use redial::lcm::{LocalWindow, PersonalCallback};
 use redial::queue::{AckRequest, LeaseRequest, Queue};
 use redial::scheduler::{self, Outcome, Signals};
@@ -12,7 +13,6 @@ use redial::store::events::Event;
 use redial::store::lifecycle::{self, AttemptResult, Fallback, Policy};
 use redial::store::outcomes::{self, NewOutcome};
 use redial::store::{callbacks, purge, telephony, Store, StoreError, StoreOptions, WriterThread};
-use redial::lcm::{AccountNumber, CallId, LcmError, UserId};
 use tokio_util::sync::CancellationToken;
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
@@ -40,7 +40,8 @@ impl Drop for Rig {
 impl Rig {
     fn new(policy: Policy) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (store, writer) = Store::open(&StoreOptions::new(dir.path().join("redial.db"))).unwrap();
+        let (store, writer) =
+            Store::open(&StoreOptions::new(dir.path().join("redial.db"))).unwrap();
         let clock = Clock::manual(at(9, 0));
         let queue = Queue {
             store: store.clone(),
@@ -48,7 +49,14 @@ impl Rig {
             signals: Arc::new(Signals::default()),
             stop: CancellationToken::new(),
         };
-        Self { store, writer: Some(writer), clock, policy: Arc::new(policy), queue, _dir: dir }
+        Self {
+            store,
+            writer: Some(writer),
+            clock,
+            policy: Arc::new(policy),
+            queue,
+            _dir: dir,
+        }
     }
 
     async fn login(&self, user: &str, on: bool) {
@@ -68,18 +76,33 @@ impl Rig {
 
     /// Registers a call for `account` and stores a callback window `start`..`end` (UTC) owned
     /// by `user`; returns the callback id.
-    async fn callback(&self, account: &str, user: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
+    async fn callback(
+        &self,
+        account: &str,
+        user: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> i64 {
         self.try_callback(account, user, start, end).await.unwrap()
     }
 
-    async fn try_callback(&self, account: &str, user: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<i64, LcmError> {
+    async fn try_callback(
+        &self,
+        account: &str,
+        user: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<i64, LcmError> {
         let callid = format!("call-{account}-{}", start.timestamp());
         let request = PersonalCallback {
             callid: CallId::parse(callid.as_str()).unwrap(),
             account_number: AccountNumber::parse(account).unwrap(),
             outcome_id: 4,
             business_outcome: 101,
-            window: LocalWindow { start: start.naive_utc(), end: end.naive_utc() },
+            window: LocalWindow {
+                start: start.naive_utc(),
+                end: end.naive_utc(),
+            },
             callback_mode_id: 1,
             user_id: UserId::parse(user).unwrap(),
             agent_comments: String::new(),
@@ -87,8 +110,15 @@ impl Rig {
             target_amount: 0.0,
             timezone: None,
         };
-        let window = request.window.resolve(chrono_tz::UTC, Duration::minutes(15)).unwrap();
-        let new = NewOutcome { request, window, source: None };
+        let window = request
+            .window
+            .resolve(chrono_tz::UTC, Duration::minutes(15))
+            .unwrap();
+        let new = NewOutcome {
+            request,
+            window,
+            source: None,
+        };
         let (now, policy) = (self.clock.now(), self.policy.clone());
         self.store
             .write(move |c| {
@@ -97,7 +127,8 @@ impl Rig {
                     .map_err(|e| LcmError::UnknownCall(e.to_string()))?;
                 let stored = outcomes::set_outcome(c, &new, now, &policy)?;
                 // The agent wraps up: the call ends, the callback stays.
-                telephony::end_call(c, r.callid.as_str(), now).map_err(|e| LcmError::UnknownCall(e.to_string()))?;
+                telephony::end_call(c, r.callid.as_str(), now)
+                    .map_err(|e| LcmError::UnknownCall(e.to_string()))?;
                 Ok(stored)
             })
             .await
@@ -107,7 +138,10 @@ impl Rig {
     async fn tick_at(&self, now: DateTime<Utc>) -> Outcome {
         self.clock.set(now);
         let policy = self.policy.clone();
-        self.store.write(move |c| scheduler::tick(c, now, &policy)).await.unwrap()
+        self.store
+            .write(move |c| scheduler::tick(c, now, &policy))
+            .await
+            .unwrap()
     }
 
     async fn lease(&self, consumer: &str, user: Option<&str>) -> Vec<Event> {
@@ -124,7 +158,13 @@ impl Rig {
     }
 
     async fn ack(&self, consumer: &str, ids: &[i64]) -> Vec<i64> {
-        self.queue.ack(AckRequest { consumer: consumer.into(), ids: ids.to_vec() }).await.unwrap()
+        self.queue
+            .ack(AckRequest {
+                consumer: consumer.into(),
+                ids: ids.to_vec(),
+            })
+            .await
+            .unwrap()
     }
 
     async fn attempt(&self, id: i64, result: AttemptResult) -> Option<i64> {
@@ -136,15 +176,23 @@ impl Rig {
     }
 
     async fn state(&self, id: i64) -> (String, i64) {
-        let cb = self.store.read(move |c| Ok(callbacks::find(c, id)?)).await.unwrap().unwrap();
+        let cb = self
+            .store
+            .read(move |c| Ok(callbacks::find(c, id)?))
+            .await
+            .unwrap()
+            .unwrap();
         (cb.state, cb.attempts)
     }
 
-    async fn sql<T: Send + 'static>(&self, sql: &'static str, id: i64) -> T
+    async fn sql<T>(&self, sql: &'static str, id: i64) -> T
     where
-        T: rusqlite::types::FromSql,
+        T: rusqlite::types::FromSql + Send + 'static,
     {
-        self.store.read(move |c| Ok(c.query_row(sql, [id], |r| r.get(0))?)).await.unwrap()
+        self.store
+            .read(move |c| Ok(c.query_row(sql, [id], |r| r.get(0))?))
+            .await
+            .unwrap()
     }
 }
 
@@ -156,13 +204,21 @@ async fn the_event_comes_at_window_start_and_not_a_millisecond_before() {
 
     let early = rig.tick_at(at(13, 45) - Duration::milliseconds(1)).await;
     assert_eq!(early.opened, 0);
-    assert_eq!(early.next_wake, Some(at(13, 45)), "the scheduler sleeps until the window opens");
+    assert_eq!(
+        early.next_wake,
+        Some(at(13, 45)),
+        "the scheduler sleeps until the window opens"
+    );
     assert!(rig.lease("d", None).await.is_empty());
     assert_eq!(rig.state(id).await.0, "scheduled");
 
     let on_time = rig.tick_at(at(13, 45)).await;
     assert_eq!(on_time.opened, 1);
-    assert_eq!(on_time.next_wake, Some(at(14, 30)), "next: the window's end");
+    assert_eq!(
+        on_time.next_wake,
+        Some(at(14, 30)),
+        "next: the window's end"
+    );
     let events = rig.lease("d", None).await;
     assert_eq!(events.len(), 1);
     let event = serde_json::to_value(&events[0]).unwrap();
@@ -176,7 +232,11 @@ async fn the_event_comes_at_window_start_and_not_a_millisecond_before() {
         })
     );
     assert_eq!(rig.state(id).await.0, "leased");
-    assert_eq!(rig.sql::<i64>("SELECT count(*) FROM events WHERE callback_id = ?1", id).await, 1);
+    assert_eq!(
+        rig.sql::<i64>("SELECT count(*) FROM events WHERE callback_id = ?1", id)
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -206,11 +266,24 @@ async fn each_result_retries_after_its_own_delay() {
         let first = rig.lease("d", None).await;
         rig.clock.set(at(13, 2));
         let retry_at = rig.attempt(id, result).await.expect("a retry is scheduled");
-        assert_eq!(retry_at, (at(13, 2) + delay).timestamp_millis(), "{result:?}");
+        assert_eq!(
+            retry_at,
+            (at(13, 2) + delay).timestamp_millis(),
+            "{result:?}"
+        );
         assert_eq!(rig.state(id).await, ("scheduled".into(), 1));
-        assert_eq!(rig.ack("d", &[first[0].id]).await, vec![first[0].id], "an ack after the report is still an ack");
+        assert_eq!(
+            rig.ack("d", &[first[0].id]).await,
+            vec![first[0].id],
+            "an ack after the report is still an ack"
+        );
 
-        assert_eq!(rig.tick_at(at(13, 2) + delay - Duration::milliseconds(1)).await.opened, 0);
+        assert_eq!(
+            rig.tick_at(at(13, 2) + delay - Duration::milliseconds(1))
+                .await
+                .opened,
+            0
+        );
         assert_eq!(rig.tick_at(at(13, 2) + delay).await.opened, 1);
         let second = rig.lease("d", None).await;
         assert_eq!(second.len(), 1);
@@ -219,15 +292,24 @@ async fn each_result_retries_after_its_own_delay() {
 
         rig.attempt(id, AttemptResult::Connected).await;
         assert_eq!(rig.state(id).await, ("completed".into(), 2));
-        let end_reason: String = rig.sql("SELECT end_reason FROM callbacks WHERE id = ?1", id).await;
+        let end_reason: String = rig
+            .sql("SELECT end_reason FROM callbacks WHERE id = ?1", id)
+            .await;
         assert_eq!(end_reason, "connected");
-        assert_eq!(rig.sql::<i64>("SELECT count(*) FROM attempts WHERE callback_id = ?1", id).await, 2);
+        assert_eq!(
+            rig.sql::<i64>("SELECT count(*) FROM attempts WHERE callback_id = ?1", id)
+                .await,
+            2
+        );
     }
 }
 
 #[tokio::test]
 async fn max_attempts_and_a_retry_past_the_window_expire_the_callback() {
-    let rig = Rig::new(Policy { max_attempts: 2, ..Policy::default() });
+    let rig = Rig::new(Policy {
+        max_attempts: 2,
+        ..Policy::default()
+    });
     rig.login("agent", true).await;
     let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
     rig.tick_at(at(13, 0)).await;
@@ -245,7 +327,9 @@ async fn max_attempts_and_a_retry_past_the_window_expire_the_callback() {
     rig.tick_at(at(14, 0)).await;
     rig.clock.set(at(14, 45));
     assert_eq!(rig.attempt(id, AttemptResult::NoAnswer).await, None);
-    let reason: String = rig.sql("SELECT end_reason FROM callbacks WHERE id = ?1", id).await;
+    let reason: String = rig
+        .sql("SELECT end_reason FROM callbacks WHERE id = ?1", id)
+        .await;
     assert_eq!(reason, "window-ended");
 }
 
@@ -260,7 +344,11 @@ async fn expiry_without_a_lease() {
     assert_eq!(outcome.expired, 1);
     assert_eq!(rig.state(id).await.0, "expired");
     let events = rig.lease("d", None).await;
-    assert_eq!(events.len(), 1, "the redial is withdrawn, only the expired event is left");
+    assert_eq!(
+        events.len(),
+        1,
+        "the redial is withdrawn, only the expired event is left"
+    );
     assert_eq!(events[0].kind, "expired");
     assert_eq!(events[0].reason.as_deref(), Some("window-ended"));
 }
@@ -275,9 +363,14 @@ async fn expiry_with_a_lease_held() {
     assert_eq!(held.len(), 1);
     rig.tick_at(at(13, 30)).await;
     assert_eq!(rig.state(id).await.0, "expired");
-    let state: String = rig.sql("SELECT state FROM events WHERE id = ?1", held[0].id).await;
+    let state: String = rig
+        .sql("SELECT state FROM events WHERE id = ?1", held[0].id)
+        .await;
     assert_eq!(state, "withdrawn");
-    assert!(rig.ack("d", &[held[0].id]).await.is_empty(), "a withdrawn event cannot be acked");
+    assert!(
+        rig.ack("d", &[held[0].id]).await.is_empty(),
+        "a withdrawn event cannot be acked"
+    );
     // A dial that began inside the window and connected after it still counts.
     rig.attempt(id, AttemptResult::Connected).await;
     assert_eq!(rig.state(id).await.0, "completed");
@@ -295,7 +388,10 @@ async fn no_redial_is_handed_out_after_the_window_even_before_the_scheduler_runs
 
 #[tokio::test]
 async fn an_unacked_lease_is_redelivered_with_the_same_id_until_dead() {
-    let rig = Rig::new(Policy { max_deliveries: 3, ..Policy::default() });
+    let rig = Rig::new(Policy {
+        max_deliveries: 3,
+        ..Policy::default()
+    });
     rig.login("agent", true).await;
     let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
     rig.tick_at(at(13, 0)).await;
@@ -310,7 +406,9 @@ async fn an_unacked_lease_is_redelivered_with_the_same_id_until_dead() {
         let again = rig.lease("d2", None).await;
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].id, event_id, "the same id on redelivery");
-        let deliveries: i64 = rig.sql("SELECT deliveries FROM events WHERE id = ?1", event_id).await;
+        let deliveries: i64 = rig
+            .sql("SELECT deliveries FROM events WHERE id = ?1", event_id)
+            .await;
         assert_eq!(deliveries, delivery);
     }
     // The first consumer's lease is long gone; its late ack does not touch d2's lease.
@@ -318,7 +416,9 @@ async fn an_unacked_lease_is_redelivered_with_the_same_id_until_dead() {
     now += Duration::seconds(30);
     let outcome = rig.tick_at(now).await;
     assert_eq!(outcome.dead_lettered, 1);
-    let state: String = rig.sql("SELECT state FROM events WHERE id = ?1", event_id).await;
+    let state: String = rig
+        .sql("SELECT state FROM events WHERE id = ?1", event_id)
+        .await;
     assert_eq!(state, "dead");
     assert!(rig.lease("d3", None).await.is_empty());
 }
@@ -334,14 +434,28 @@ async fn ack_is_final_and_nack_releases_at_once() {
     assert_eq!(events.len(), 2);
     let (ea, eb) = (events[0].id, events[1].id);
     assert_eq!(rig.ack("d", &[ea]).await, vec![ea]);
-    let released = rig.queue.nack(AckRequest { consumer: "d".into(), ids: vec![eb] }).await.unwrap();
+    let released = rig
+        .queue
+        .nack(AckRequest {
+            consumer: "d".into(),
+            ids: vec![eb],
+        })
+        .await
+        .unwrap();
     assert_eq!(released, vec![eb]);
     assert_eq!(rig.state(b).await.0, "due");
     let again = rig.lease("d", None).await;
-    assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), vec![eb], "nacked at once, acked never");
+    assert_eq!(
+        again.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![eb],
+        "nacked at once, acked never"
+    );
     rig.ack("d", &[eb]).await;
     rig.tick_at(at(13, 5)).await;
-    assert!(rig.lease("d", None).await.is_empty(), "the acked one never comes back");
+    assert!(
+        rig.lease("d", None).await.is_empty(),
+        "the acked one never comes back"
+    );
     assert_eq!(rig.state(a).await.0, "leased");
 }
 
@@ -369,20 +483,36 @@ async fn owner_absent_expire() {
     let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
     rig.login("agent", false).await;
     let opened = rig.tick_at(at(13, 0)).await;
-    assert_eq!(opened.next_wake, Some(at(13, 15)), "the owner is away: a deadline 15m on");
+    assert_eq!(
+        opened.next_wake,
+        Some(at(13, 15)),
+        "the owner is away: a deadline 15m on"
+    );
     rig.tick_at(at(13, 15)).await;
     assert_eq!(rig.state(id).await.0, "expired");
     let (fallback, reason): (String, String) = rig
         .store
-        .read(move |c| Ok(c.query_row("SELECT fallback, end_reason FROM callbacks WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?))
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT fallback, end_reason FROM callbacks WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
         .await
         .unwrap();
-    assert_eq!((fallback.as_str(), reason.as_str()), ("expire", "owner-absent"));
+    assert_eq!(
+        (fallback.as_str(), reason.as_str()),
+        ("expire", "owner-absent")
+    );
 }
 
 #[tokio::test]
 async fn owner_back_before_the_deadline_keeps_the_callback_personal() {
-    let rig = Rig::new(Policy { fallback: Fallback::AnyAgent, ..Policy::default() });
+    let rig = Rig::new(Policy {
+        fallback: Fallback::AnyAgent,
+        ..Policy::default()
+    });
     rig.login("agent", true).await;
     let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
     rig.login("agent", false).await;
@@ -392,13 +522,18 @@ async fn owner_back_before_the_deadline_keeps_the_callback_personal() {
     let outcome = rig.tick_at(at(13, 15)).await;
     assert_eq!(outcome.fallbacks, 0);
     assert_eq!(outcome.next_wake, Some(at(15, 0)));
-    let personal: bool = rig.sql("SELECT personal FROM callbacks WHERE id = ?1", id).await;
+    let personal: bool = rig
+        .sql("SELECT personal FROM callbacks WHERE id = ?1", id)
+        .await;
     assert!(personal);
 }
 
 #[tokio::test]
 async fn owner_absent_any_agent() {
-    let rig = Rig::new(Policy { fallback: Fallback::AnyAgent, ..Policy::default() });
+    let rig = Rig::new(Policy {
+        fallback: Fallback::AnyAgent,
+        ..Policy::default()
+    });
     rig.login("agent", true).await;
     let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
     rig.tick_at(at(13, 0)).await;
@@ -409,7 +544,9 @@ async fn owner_absent_any_agent() {
     rig.login("agent", false).await;
     let outcome = rig.tick_at(at(13, 20)).await;
     assert_eq!(outcome.fallbacks, 1);
-    let state: String = rig.sql("SELECT state FROM events WHERE id = ?1", personal[0].id).await;
+    let state: String = rig
+        .sql("SELECT state FROM events WHERE id = ?1", personal[0].id)
+        .await;
     assert_eq!(state, "withdrawn");
     assert!(rig.lease("agent-dialer", Some("agent")).await.is_empty());
     let anyone = rig.lease("campaign", None).await;
@@ -417,15 +554,27 @@ async fn owner_absent_any_agent() {
     assert!(!anyone[0].personal);
     let (fallback, at_ms): (String, i64) = rig
         .store
-        .read(move |c| Ok(c.query_row("SELECT fallback, fallback_at FROM callbacks WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?))
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT fallback, fallback_at FROM callbacks WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
         .await
         .unwrap();
-    assert_eq!((fallback.as_str(), at_ms), ("any-agent", at(13, 20).timestamp_millis()));
+    assert_eq!(
+        (fallback.as_str(), at_ms),
+        ("any-agent", at(13, 20).timestamp_millis())
+    );
 }
 
 #[tokio::test]
 async fn owner_absent_next_day_moves_once() {
-    let rig = Rig::new(Policy { fallback: Fallback::NextDay, ..Policy::default() });
+    let rig = Rig::new(Policy {
+        fallback: Fallback::NextDay,
+        ..Policy::default()
+    });
     rig.login("agent", true).await;
     let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
     rig.login("agent", false).await;
@@ -433,8 +582,16 @@ async fn owner_absent_next_day_moves_once() {
     let outcome = rig.tick_at(at(13, 15)).await;
     assert_eq!(outcome.fallbacks, 1);
     assert_eq!(outcome.next_wake, Some(at(13, 0) + Duration::days(1)));
-    let cb = rig.store.read(move |c| Ok(callbacks::find(c, id)?)).await.unwrap().unwrap();
-    assert_eq!((cb.state.as_str(), cb.window_start.as_str()), ("scheduled", "2026-01-14T13:00:00Z"));
+    let cb = rig
+        .store
+        .read(move |c| Ok(callbacks::find(c, id)?))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (cb.state.as_str(), cb.window_start.as_str()),
+        ("scheduled", "2026-01-14T13:00:00Z")
+    );
     assert_eq!(cb.local_end, "14/01/2026 15:00");
     // Away the next day too: the callback ends.
     rig.tick_at(at(13, 0) + Duration::days(1)).await;
@@ -450,11 +607,17 @@ async fn supersede_and_cancel_withdraw_events() {
     rig.tick_at(at(13, 0)).await;
     let new = rig.callback("ACC", "agent", at(16, 0), at(17, 0)).await;
     assert_eq!(rig.state(old).await.0, "superseded");
-    assert!(rig.lease("d", None).await.is_empty(), "the superseded callback's redial is withdrawn");
+    assert!(
+        rig.lease("d", None).await.is_empty(),
+        "the superseded callback's redial is withdrawn"
+    );
 
     rig.tick_at(at(16, 0)).await;
     let clock = rig.clock.clone();
-    rig.store.write(move |c| lifecycle::cancel(c, new, clock.now())).await.unwrap();
+    rig.store
+        .write(move |c| lifecycle::cancel(c, new, clock.now()))
+        .await
+        .unwrap();
     assert_eq!(rig.state(new).await.0, "cancelled");
     assert!(rig.lease("d", None).await.is_empty());
 }
@@ -465,11 +628,16 @@ async fn a_burst_is_handled_in_bounded_ticks() {
     rig.login("agent", true).await;
     let n = scheduler::TICK_BATCH as usize + 10;
     for i in 0..n {
-        rig.callback(&format!("A{i}"), "agent", at(13, 0), at(15, 0)).await;
+        rig.callback(&format!("A{i}"), "agent", at(13, 0), at(15, 0))
+            .await;
     }
     let first = rig.tick_at(at(13, 0)).await;
     assert_eq!(first.opened, scheduler::TICK_BATCH as usize);
-    assert_eq!(first.next_wake, Some(at(13, 0)), "more to do: tick again at once");
+    assert_eq!(
+        first.next_wake,
+        Some(at(13, 0)),
+        "more to do: tick again at once"
+    );
     let second = rig.tick_at(at(13, 0)).await;
     assert_eq!(second.opened, 10);
 }
@@ -483,18 +651,39 @@ async fn retention_purges_finished_rows_only() {
     rig.tick_at(at(13, 0)).await;
     let events = rig.lease("d", None).await;
     rig.attempt(done, AttemptResult::Connected).await;
-    rig.ack("d", &events.iter().map(|e| e.id).collect::<Vec<_>>()).await;
+    rig.ack("d", &events.iter().map(|e| e.id).collect::<Vec<_>>())
+        .await;
     let cutoff = at(13, 0) + Duration::days(31);
-    let deleted = rig.store.write(move |c| Ok::<_, StoreError>(purge::purge_batch(c, cutoff, 500)?)).await.unwrap();
+    let deleted = rig
+        .store
+        .write(move |c| Ok::<_, StoreError>(purge::purge_batch(c, cutoff, 500)?))
+        .await
+        .unwrap();
     assert!(deleted >= 2);
-    assert_eq!(rig.sql::<i64>("SELECT count(*) FROM callbacks WHERE id = ?1", done).await, 0);
-    assert_eq!(rig.sql::<i64>("SELECT count(*) FROM callbacks WHERE id = ?1", live).await, 1);
     assert_eq!(
-        rig.sql::<i64>("SELECT count(*) FROM outcomes WHERE callback_id IS NULL AND ?1 > 0", 1).await,
+        rig.sql::<i64>("SELECT count(*) FROM callbacks WHERE id = ?1", done)
+            .await,
+        0
+    );
+    assert_eq!(
+        rig.sql::<i64>("SELECT count(*) FROM callbacks WHERE id = ?1", live)
+            .await,
+        1
+    );
+    assert_eq!(
+        rig.sql::<i64>(
+            "SELECT count(*) FROM outcomes WHERE callback_id IS NULL AND ?1 > 0",
+            1
+        )
+        .await,
         1,
         "the outcome stays for reporting"
     );
     // Nothing finished is younger than the cutoff now.
-    let again = rig.store.write(move |c| Ok::<_, StoreError>(purge::purge_batch(c, cutoff, 500)?)).await.unwrap();
+    let again = rig
+        .store
+        .write(move |c| Ok::<_, StoreError>(purge::purge_batch(c, cutoff, 500)?))
+        .await
+        .unwrap();
     assert_eq!(again, 0);
 }

@@ -1,0 +1,305 @@
+//! The queue over HTTP: long-poll, attempts, cancel, validation, the reference dialer, and the
+//! real binary killed with SIGKILL and restarted.
+
+mod common;
+
+use chrono::{Duration, TimeZone, Utc};
+use common::*;
+use serde_json::{json, Value};
+
+fn at(h: u32, m: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 13, h, m, 0).unwrap()
+}
+
+async fn seeded_callback(app: &TestApp) -> i64 {
+    app.seed_prerequisites().await;
+    let (status, reply) = app.post_lcm(&seed_request()).await;
+    assert_eq!(status, 200, "{reply}");
+    response(&reply)["callback_id"].as_i64().unwrap()
+}
+
+fn lease_body(wait_ms: u64) -> Value {
+    json!({"consumer": "dialer-1", "max": 100, "lease_ms": 30000, "wait_ms": wait_ms, "user_id": null})
+}
+
+#[tokio::test]
+async fn a_long_poll_returns_when_the_window_opens() {
+    let app = spawn_app().await;
+    let id = seeded_callback(&app).await;
+    let (_, empty) = app.post("/v1/queue/lease", Some(&lease_body(0))).await;
+    assert_eq!(empty, json!({"events": []}));
+
+    let client = app.client.clone();
+    let url = app.url("/v1/queue/lease");
+    let waiting = tokio::spawn(async move {
+        let reply = client
+            .post(url)
+            .json(&lease_body(30_000))
+            .send()
+            .await
+            .unwrap();
+        reply.json::<Value>().await.unwrap()
+    });
+    // The window opens at 13:45: moving the clock there wakes the scheduler, whose event wakes
+    // the waiting dialer well before its 30 s are up.
+    app.clock.set(at(13, 45));
+    let reply = waiting.await.unwrap();
+    let events = reply["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{reply}");
+    assert_eq!(events[0]["callback_id"], id);
+    assert_eq!(events[0]["type"], "redial");
+    assert_eq!(events[0]["window_start"], "2026-01-13T13:45:00Z");
+    assert_eq!(
+        app.get(&format!("/v1/callbacks/{id}")).await.1["state"],
+        "leased"
+    );
+}
+
+#[tokio::test]
+async fn attempts_ack_and_nack_over_http() {
+    let app = spawn_app().await;
+    let id = seeded_callback(&app).await;
+    app.clock.set(at(13, 45));
+    let (_, reply) = app.post("/v1/queue/lease", Some(&lease_body(30_000))).await;
+    let event_id = reply["events"][0]["id"].as_i64().unwrap();
+
+    let (status, error) = app
+        .post(
+            &format!("/v1/callbacks/{id}/attempts"),
+            Some(&json!({"result": "hung_up"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(error["error"]["field"], "result");
+    assert!(error["error"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("\"hung_up\""));
+
+    let (status, callback) = app
+        .post(
+            &format!("/v1/callbacks/{id}/attempts"),
+            Some(&json!({"result": "busy"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{callback}");
+    assert_eq!(
+        (callback["state"].as_str(), callback["attempts"].as_i64()),
+        (Some("scheduled"), Some(1))
+    );
+
+    let (status, acked) = app
+        .post(
+            "/v1/queue/ack",
+            Some(&json!({"consumer": "dialer-1", "ids": [event_id, 999]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(acked, json!({"acked": [event_id], "ignored": [999]}));
+
+    // The retry opens a minute later.
+    app.clock.set(at(13, 46));
+    let (_, reply) = app.post("/v1/queue/lease", Some(&lease_body(30_000))).await;
+    let retry = &reply["events"][0];
+    assert_eq!(retry["attempt"], 2);
+    let retry_id = retry["id"].as_i64().unwrap();
+    let (_, released) = app
+        .post(
+            "/v1/queue/nack",
+            Some(&json!({"consumer": "dialer-1", "ids": [retry_id]})),
+        )
+        .await;
+    assert_eq!(released, json!({"released": [retry_id], "ignored": []}));
+    let (_, again) = app.post("/v1/queue/lease", Some(&lease_body(0))).await;
+    assert_eq!(again["events"][0]["id"], retry_id);
+
+    let (status, done) = app
+        .post(
+            &format!("/v1/callbacks/{id}/attempts"),
+            Some(&json!({"result": "connected"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(done["state"], "completed");
+    let (status, conflict) = app
+        .post(
+            &format!("/v1/callbacks/{id}/attempts"),
+            Some(&json!({"result": "busy"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(conflict["error"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("completed"));
+    let (status, _) = app
+        .post(
+            "/v1/callbacks/424242/attempts",
+            Some(&json!({"result": "busy"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn cancel_and_request_validation() {
+    let app = spawn_app().await;
+    let id = seeded_callback(&app).await;
+    let (status, cancelled) = app.post(&format!("/v1/callbacks/{id}/cancel"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(
+        app.post(&format!("/v1/callbacks/{id}/cancel"), None)
+            .await
+            .0,
+        409
+    );
+
+    let cases = [
+        (json!({"max": 10}), "consumer"),
+        (json!({"consumer": "", "max": 10}), "consumer"),
+        (json!({"consumer": "d", "max": 0}), "max"),
+        (json!({"consumer": "d", "max": 5000}), "max"),
+        (json!({"consumer": "d", "lease_ms": -1}), "lease_ms"),
+        (json!({"consumer": "d", "wait_ms": 600000}), "wait_ms"),
+        (json!({"consumer": "d", "user_id": 7}), "user_id"),
+    ];
+    for (body, field) in cases {
+        let (status, reply) = app.post("/v1/queue/lease", Some(&body)).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(reply["error"]["field"], field, "{body}: {reply}");
+    }
+    for body in [
+        json!({"consumer": "d", "ids": []}),
+        json!({"consumer": "d", "ids": ["x"]}),
+        json!({"consumer": "d"}),
+    ] {
+        let (status, reply) = app.post("/v1/queue/ack", Some(&body)).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(reply["error"]["field"], "ids");
+    }
+}
+
+#[tokio::test]
+async fn the_reference_dialer_dials_reports_and_acks() {
+    let app = spawn_app().await;
+    let id = seeded_callback(&app).await;
+    app.clock.set(at(13, 45));
+    let base = app.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_redial"))
+            .args([
+                "dialer",
+                "--url",
+                &base,
+                "--consumer",
+                "ref-dialer",
+                "--user-id",
+                "testagent",
+            ])
+            .args([
+                "--result",
+                "connected",
+                "--max-events",
+                "1",
+                "--wait-ms",
+                "30000",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let line = stdout.lines().next().expect("one line per event");
+    assert!(line.starts_with("event "), "{line}");
+    assert!(
+        line.contains(&format!("redial callback {id} callid 12345")),
+        "{line}"
+    );
+    assert!(
+        line.contains("UserID testagent personal attempt 1"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("-> connected (callback completed)"),
+        "{line}"
+    );
+    assert_eq!(
+        app.get(&format!("/v1/callbacks/{id}")).await.1["state"],
+        "completed"
+    );
+    let acked: i64 = app
+        .sql()
+        .query_row(
+            "SELECT count(*) FROM events WHERE state = 'acked' AND consumer = 'ref-dialer'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(acked, 1);
+}
+
+/// kill -9 at each point of a redial's life; after each restart nothing due is lost, a dead
+/// process's lease runs out normally, and nothing acked comes back.
+#[test]
+fn kill_9_loses_nothing_due_and_revives_nothing_acked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("redial.db");
+    let lease = |server: &ServerProcess, wait_ms: u64, lease_ms: u64| {
+        let body = json!({"consumer": "d", "max": 10, "lease_ms": lease_ms, "wait_ms": wait_ms});
+        let (status, reply) = post_blocking(&server.url("/v1/queue/lease"), &body);
+        assert_eq!(status, 200, "{reply}");
+        reply["events"].as_array().unwrap().clone()
+    };
+
+    // A window that is open now (real clock): due at once.
+    let server = spawn_server(&db, &[]);
+    post_blocking(&server.url("/v1/agents/testagent/login"), &json!({}));
+    let call = json!({"callid": "k9", "AccountNumber": "ACC-K9", "UserID": "testagent"});
+    assert_eq!(post_blocking(&server.url("/v1/calls"), &call).0, 201);
+    let now = Utc::now();
+    let request = request_between(
+        "k9",
+        "ACC-K9",
+        now - Duration::minutes(1),
+        now + Duration::hours(2),
+    );
+    let (status, reply) = post_blocking(&server.url("/v1/lcm"), &request);
+    assert_eq!(status, 200, "{reply}");
+    server.kill9();
+
+    // Due before the kill: still delivered. Leased for one second, then killed again.
+    let server = spawn_server(&db, &[]);
+    let events = lease(&server, 10_000, 1_000);
+    assert_eq!(events.len(), 1);
+    let event_id = events[0]["id"].as_i64().unwrap();
+    server.kill9();
+
+    // The dead process's lease runs out and the event comes back with the same id.
+    let server = spawn_server(&db, &[]);
+    let events = lease(&server, 30_000, 30_000);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["id"], event_id);
+    let (_, acked) = post_blocking(
+        &server.url("/v1/queue/ack"),
+        &json!({"consumer": "d", "ids": [event_id]}),
+    );
+    assert_eq!(acked["acked"], json!([event_id]));
+    server.kill9();
+
+    // Acked before the kill: never again.
+    let server = spawn_server(&db, &[]);
+    assert!(lease(&server, 1_500, 1_000).is_empty());
+    assert_eq!(server.terminate(), Some(0));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
