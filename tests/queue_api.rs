@@ -303,3 +303,24 @@ fn kill_9_loses_nothing_due_and_revives_nothing_acked() {
         .unwrap();
     assert_eq!(integrity, "ok");
 }
+
+#[tokio::test]
+async fn the_cron_purge_removes_finished_callbacks_after_retention() {
+    let app = spawn_app_with(&["--retention", "1d", "--purge-cron", "0 0 * * * *"]).await;
+    let id = seeded_callback(&app).await;
+    app.post(&format!("/v1/callbacks/{id}/cancel"), None).await;
+    // Two days on, the hourly purge fires and the cancelled callback goes.
+    app.clock.advance(Duration::days(2));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if app.get(&format!("/v1/callbacks/{id}")).await.0 == 404 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the purge did not run"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(app.count("outcomes"), 1, "outcomes stay for reporting");
+}
