@@ -490,17 +490,12 @@ async fn owner_absent_expire() {
     );
     rig.tick_at(at(13, 15)).await;
     assert_eq!(rig.state(id).await.0, "expired");
-    let (fallback, reason): (String, String) = rig
-        .store
-        .read(move |c| {
-            Ok(c.query_row(
-                "SELECT fallback, end_reason FROM callbacks WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?)
-        })
-        .await
-        .unwrap();
+    let fallback: String = rig
+        .sql("SELECT fallback FROM callbacks WHERE id = ?1", id)
+        .await;
+    let reason: String = rig
+        .sql("SELECT end_reason FROM callbacks WHERE id = ?1", id)
+        .await;
     assert_eq!(
         (fallback.as_str(), reason.as_str()),
         ("expire", "owner-absent")
@@ -552,17 +547,12 @@ async fn owner_absent_any_agent() {
     let anyone = rig.lease("campaign", None).await;
     assert_eq!(anyone.len(), 1);
     assert!(!anyone[0].personal);
-    let (fallback, at_ms): (String, i64) = rig
-        .store
-        .read(move |c| {
-            Ok(c.query_row(
-                "SELECT fallback, fallback_at FROM callbacks WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?)
-        })
-        .await
-        .unwrap();
+    let fallback: String = rig
+        .sql("SELECT fallback FROM callbacks WHERE id = ?1", id)
+        .await;
+    let at_ms: i64 = rig
+        .sql("SELECT fallback_at FROM callbacks WHERE id = ?1", id)
+        .await;
     assert_eq!(
         (fallback.as_str(), at_ms),
         ("any-agent", at(13, 20).timestamp_millis())
