@@ -1,6 +1,7 @@
 //! Queue and scheduler micro-benchmarks on a real SQLite file (FULL sync):
 //! lease+ack in batches of 100, and the scheduler's tick with many windows scheduled.
-//! Run: `cargo bench --bench queue` (add `-- --quick` for a small run).
+//! Run: `cargo bench --bench queue` (add `-- --quick` for a small run, `-- --normal` for
+//! `synchronous=NORMAL`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +31,9 @@ fn preload(store_path: &std::path::Path, n: i64, start_ms: i64, first: i64) {
         rusqlite::params![first, n, start_ms],
     )
     .unwrap();
+    // Start the measurement from a checkpointed file, as a running service would be.
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
 }
 
 #[tokio::main]
@@ -37,7 +41,12 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
-    let (store, writer) = Store::open(&StoreOptions::new(&path)).unwrap();
+    let mut options = StoreOptions::new(&path);
+    if std::env::args().any(|a| a == "--normal") {
+        options.synchronous = redial::store::Synchronous::Normal;
+    }
+    println!("synchronous = {:?}", options.synchronous);
+    let (store, writer) = Store::open(&options).unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 1, 13, 9, 0, 0).unwrap();
     let clock = Clock::manual(t0);
     let policy = Arc::new(Policy::default());
@@ -47,8 +56,16 @@ async fn main() {
     let burst = if quick { 1_000 } else { 10_000 };
     let start = Instant::now();
     preload(&path, far, (t0 + Duration::days(30)).timestamp_millis(), 0);
-    preload(&path, burst, (t0 + Duration::hours(1)).timestamp_millis(), far);
-    println!("preloaded {far} far windows + {burst} in one second in {:?}", start.elapsed());
+    preload(
+        &path,
+        burst,
+        (t0 + Duration::hours(1)).timestamp_millis(),
+        far,
+    );
+    println!(
+        "preloaded {far} far windows + {burst} in one second in {:?}",
+        start.elapsed()
+    );
 
     let open_at = t0 + Duration::hours(1);
     let started = Instant::now();
@@ -115,5 +132,7 @@ async fn main() {
     let _ = store.write(|_| Ok::<_, StoreError>(())).await;
     drop(queue);
     drop(store);
-    tokio::task::spawn_blocking(move || writer.stop()).await.unwrap();
+    tokio::task::spawn_blocking(move || writer.stop())
+        .await
+        .unwrap();
 }
