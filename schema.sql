@@ -50,9 +50,13 @@ CREATE TABLE callbacks (
     attempts          INTEGER NOT NULL DEFAULT 0,
     -- 1 while only UserID may take the callback; 0 once it fell back to any agent.
     personal          INTEGER NOT NULL DEFAULT 1 CHECK (personal IN (0, 1)),
-    -- The next instant the scheduler must look at this callback (window start, retry, window
-    -- end, owner-absent deadline); NULL once the callback is finished.
+    -- The next instant the scheduler must look at this callback (staging, opening, window end,
+    -- owner-absent deadline); NULL once the callback is finished.
     next_at           INTEGER,
+    -- When the next redial becomes leasable: the window start, a retry time.
+    open_at           INTEGER,
+    -- 1 while a redial event is written ahead of open_at and the callback not yet opened.
+    staged            INTEGER NOT NULL DEFAULT 0 CHECK (staged IN (0, 1)),
     opened_at         INTEGER,
     -- Why a callback ended as it did ('window-ended', 'max-attempts', 'owner-absent', ...).
     end_reason        TEXT,

@@ -10,7 +10,7 @@ use redial::lcm::{LocalWindow, PersonalCallback};
 use redial::queue::{AckRequest, LeaseRequest, Queue};
 use redial::scheduler::{self, Outcome, Signals};
 use redial::store::events::Event;
-use redial::store::lifecycle::{self, AttemptResult, Fallback, Policy};
+use redial::store::lifecycle::{self, AttemptResult, Fallback, Policy, STAGE_AHEAD};
 use redial::store::outcomes::{self, NewOutcome};
 use redial::store::{callbacks, purge, telephony, Store, StoreError, StoreOptions, WriterThread};
 use tokio_util::sync::CancellationToken;
@@ -240,6 +240,41 @@ async fn the_event_comes_at_window_start_and_not_a_millisecond_before() {
 }
 
 #[tokio::test]
+async fn a_staged_redial_is_leasable_at_its_instant_with_nothing_written_then() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 45), at(14, 30)).await;
+
+    let staged = rig.tick_at(at(13, 45) - STAGE_AHEAD).await;
+    assert_eq!((staged.staged, staged.opened), (1, 0));
+    assert_eq!(staged.next_wake, Some(at(13, 45)));
+    assert!(
+        rig.lease("d", None).await.is_empty(),
+        "not before its instant"
+    );
+    assert_eq!(rig.state(id).await.0, "scheduled");
+
+    // At 13:45 a dialer leases before any tick has run: the event is there already, and the
+    // callback goes from scheduled straight to leased.
+    rig.clock.set(at(13, 45));
+    let events = rig.lease("d", None).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(rig.state(id).await.0, "leased");
+    // The tick then only does the bookkeeping: the next instant is the window's end.
+    let opened = rig.tick_at(at(13, 45)).await;
+    assert_eq!(opened.opened, 1);
+    let next_at: i64 = rig.sql("SELECT next_at FROM callbacks WHERE id = ?1", id).await;
+    assert_eq!(next_at, at(14, 30).timestamp_millis());
+    assert_eq!(rig.state(id).await.0, "leased");
+    assert_eq!(
+        rig.sql::<i64>("SELECT count(*) FROM events WHERE callback_id = ?1", id)
+            .await,
+        1,
+        "one event, not a second one at opening"
+    );
+}
+
+#[tokio::test]
 async fn a_point_window_lasts_min_window() {
     let rig = Rig::new(Policy::default());
     rig.login("agent", true).await;
@@ -265,11 +300,17 @@ async fn each_result_retries_after_its_own_delay() {
         rig.tick_at(at(13, 0)).await;
         let first = rig.lease("d", None).await;
         rig.clock.set(at(13, 2));
-        let retry_at = rig.attempt(id, result).await.expect("a retry is scheduled");
+        let wake = rig.attempt(id, result).await.expect("a retry is scheduled");
+        let retry_at = at(13, 2) + delay;
+        let open_at: i64 = rig
+            .sql("SELECT open_at FROM callbacks WHERE id = ?1", id)
+            .await;
+        assert_eq!(open_at, retry_at.timestamp_millis(), "{result:?}");
+        let stage_at = (retry_at - STAGE_AHEAD).max(at(13, 2));
         assert_eq!(
-            retry_at,
-            (at(13, 2) + delay).timestamp_millis(),
-            "{result:?}"
+            wake,
+            stage_at.timestamp_millis(),
+            "the scheduler stages the retry ahead"
         );
         assert_eq!(rig.state(id).await, ("scheduled".into(), 1));
         assert_eq!(
@@ -571,7 +612,11 @@ async fn owner_absent_next_day_moves_once() {
     rig.tick_at(at(13, 0)).await;
     let outcome = rig.tick_at(at(13, 15)).await;
     assert_eq!(outcome.fallbacks, 1);
-    assert_eq!(outcome.next_wake, Some(at(13, 0) + Duration::days(1)));
+    assert_eq!(
+        outcome.next_wake,
+        Some(at(13, 0) + Duration::days(1) - STAGE_AHEAD),
+        "the moved window is staged ahead of its new start"
+    );
     let cb = rig
         .store
         .read(move |c| Ok(callbacks::find(c, id)?))

@@ -106,8 +106,13 @@ impl Queue {
                         lease.user_id.as_ref().map(UserId::as_str),
                         now,
                     )?;
-                    for event in leased.iter().filter(|e| e.kind == "redial") {
-                        lifecycle::mark_leased(conn, event.callback_id, now)?;
+                    let redials: Vec<i64> = leased
+                        .iter()
+                        .filter(|e| e.kind == "redial")
+                        .map(|e| e.callback_id)
+                        .collect();
+                    if !redials.is_empty() {
+                        lifecycle::mark_leased(conn, &redials, now)?;
                     }
                     Ok::<_, StoreError>(leased)
                 })
@@ -139,9 +144,8 @@ impl Queue {
             .write(move |conn| {
                 let now = clock.now();
                 let released = events::nack(conn, &req.consumer, &req.ids, now)?;
-                for (_, callback_id) in &released {
-                    lifecycle::mark_due(conn, *callback_id, now)?;
-                }
+                let callbacks: Vec<i64> = released.iter().map(|(_, callback)| *callback).collect();
+                lifecycle::mark_due(conn, &callbacks, now)?;
                 Ok::<_, StoreError>(released.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
             })
             .await?;

@@ -1,5 +1,6 @@
-//! The due-window worker. Its step, [`tick`], is a function of `now`: it opens the windows whose
-//! time has come, expires the ones that ended, applies owner-absent fallbacks, returns leases
+//! The due-window worker. Its step, [`tick`], is a function of `now`: it stages the redial
+//! events of windows about to open, opens the windows whose time has come, expires the ones
+//! that ended, applies owner-absent fallbacks, returns leases
 //! that ran out, and says when it next has work. The loop around it, [`run`], only sleeps until
 //! that instant, or until a commit brings an earlier one ([`Signals::schedule`]), or until the
 //! clock is moved (tests). There is no polling beat.
@@ -18,13 +19,16 @@ use crate::clock::Clock;
 use crate::store::lifecycle::{self, Policy, Step};
 use crate::store::{events, Store, StoreError};
 
-/// The most callbacks or leases handled in one tick, so one burst of windows never holds the
-/// writer long; the next tick follows at once.
-pub const TICK_BATCH: i64 = 2_000;
+/// The most callbacks or leases handled in one tick. Small, so that dialers' leases (and
+/// requests) interleave with a burst's bookkeeping instead of waiting behind all of it; the
+/// next tick follows at once.
+pub const TICK_BATCH: i64 = 256;
 
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
+    /// Redial events written ahead of their instant.
+    pub staged: usize,
     pub opened: usize,
     pub expired: usize,
     pub fallbacks: usize,
@@ -48,6 +52,7 @@ pub fn tick(conn: &Connection, now: DateTime<Utc>, policy: &Policy) -> Result<Ou
     let full = agenda.len() as i64 == TICK_BATCH;
     for callback in &agenda {
         match lifecycle::advance(conn, callback, now, policy)? {
+            Step::Staged => outcome.staged += 1,
             Step::Opened => outcome.opened += 1,
             Step::Expired => outcome.expired += 1,
             Step::FellBack => outcome.fallbacks += 1,
@@ -56,13 +61,17 @@ pub fn tick(conn: &Connection, now: DateTime<Utc>, policy: &Policy) -> Result<Ou
     }
     let returned = events::return_expired_leases(conn, now, policy.max_deliveries, TICK_BATCH)?;
     let more_leases = returned.len() as i64 == TICK_BATCH;
+    let mut due_again = Vec::new();
     for (callback_id, dead) in returned {
         if dead {
             outcome.dead_lettered += 1;
         } else {
-            outcome.leases_returned += 1;
-            lifecycle::mark_due(conn, callback_id, now)?;
+            due_again.push(callback_id);
         }
+    }
+    outcome.leases_returned = due_again.len();
+    if !due_again.is_empty() {
+        lifecycle::mark_due(conn, &due_again, now)?;
     }
     outcome.next_wake = if full || more_leases {
         Some(now)
@@ -118,6 +127,10 @@ pub async fn run(
 ) {
     let mut clock_moved = clock.subscribe();
     loop {
+        // We woke at an instant of interest: staged redials may have become leasable right
+        // now, with nothing to write. Waiting dialers look at once, before this tick's
+        // bookkeeping, which only follows them into the writer.
+        signals.events_ready.notify_waiters();
         let now = clock.now();
         // From here on, any earlier instant a commit brings wakes us.
         signals.planned.store(i64::MAX, Ordering::SeqCst);

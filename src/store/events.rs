@@ -69,14 +69,16 @@ pub enum Kind {
     Expired,
 }
 
-/// Puts an event for `callback_id` on the queue, a snapshot of the callback as it is now.
-/// A redial may be handed out until the window ends; an expired event has no end.
+/// Puts an event for `callback_id` on the queue, a snapshot of the callback as it is now,
+/// leasable from `available_at` (ms). A redial may be handed out until the window ends; an
+/// expired event has no end.
 pub fn issue(
     conn: &Connection,
     callback_id: i64,
     kind: Kind,
     attempt: i64,
     reason: Option<&str>,
+    available_at: i64,
     now: DateTime<Utc>,
 ) -> Result<(), rusqlite::Error> {
     let (kind, expires) = match kind {
@@ -89,7 +91,7 @@ pub fn issue(
              attempt, reason, state, available_at, expires_at, created_at, updated_at)
          SELECT ?2, c.id, c.callid, c.account_number, c.callback_mode_id, c.user_id, c.personal,
              o.outcome_id, o.business_outcome, c.window_start, c.window_end, c.timezone, ?3, ?4,
-             'ready', ?5, CASE WHEN ?6 THEN c.window_end END, ?5, ?5
+             'ready', ?7, CASE WHEN ?6 THEN c.window_end END, ?5, ?5
          FROM callbacks c LEFT JOIN outcomes o ON o.callback_id = c.id
          WHERE c.id = ?1",
     )?
@@ -99,7 +101,8 @@ pub fn issue(
         attempt,
         reason,
         now.timestamp_millis(),
-        expires
+        expires,
+        available_at
     ])?;
     Ok(())
 }
@@ -133,8 +136,9 @@ pub fn finish_open(
 }
 
 /// Leases up to `max` ready events to `consumer` until `now + lease_ms`, oldest first. With
-/// `user_id`, only that agent's personal callbacks. A redial whose window has ended is never
-/// handed out, even if the scheduler has not expired it yet.
+/// `user_id`, only that agent's personal callbacks. An event is never handed out before its
+/// `available_at` (a staged redial before its window opens), nor a redial whose window has
+/// ended, even if the scheduler has not expired it yet.
 pub fn lease(
     conn: &Connection,
     consumer: &str,
@@ -153,7 +157,8 @@ pub fn lease(
         "UPDATE events SET state = 'leased', consumer = ?1, available_at = ?2,
              deliveries = deliveries + 1, updated_at = ?3
          WHERE id IN (SELECT id FROM events
-                      WHERE state = 'ready' AND (expires_at IS NULL OR expires_at > ?3) {filter}
+                      WHERE state = 'ready' AND available_at <= ?3
+                        AND (expires_at IS NULL OR expires_at > ?3) {filter}
                       ORDER BY available_at, id LIMIT ?4)
          RETURNING {EVENT_COLUMNS}"
     );
@@ -238,6 +243,7 @@ pub fn next_lease_expiry(conn: &Connection) -> Result<Option<i64>, rusqlite::Err
         .query_row([], |r| r.get(0))
 }
 
-fn ids_json(ids: &[i64]) -> String {
+/// Ids as a JSON array, for `id IN (SELECT value FROM json_each(?))`: one statement for a batch.
+pub fn ids_json(ids: &[i64]) -> String {
     serde_json::to_string(ids).expect("integers serialize")
 }

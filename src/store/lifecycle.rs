@@ -12,13 +12,18 @@
 //!  any live state ──▶ cancelled   POST /v1/callbacks/{id}/cancel
 //! ```
 //!
-//! * Opening writes one `redial` event in the same transaction that makes the callback `due`.
+//! * Staging: a callback's `redial` event is written up to [`STAGE_AHEAD`] before its window
+//!   opens (or its retry is due), with `available_at` at that instant. A lease never hands out
+//!   an event before its `available_at`, so at the instant itself the event is leasable with
+//!   no write at all: a burst of windows opening in the same second costs nothing at its start.
+//!   The tick at that instant then makes the callback `due` (if no dialer leased it first) and
+//!   checks its owner; that bookkeeping is off the dialers' path.
 //! * Ending a callback (expired, superseded, cancelled, completed) withdraws its open events;
 //!   `expired` also writes an `expired` event so dialers and reports learn the customer was not
 //!   reached.
-//! * `next_at` is the one instant the scheduler must next look at a live callback: the window
-//!   start or retry time while `scheduled`, the window end (or an earlier owner-absent deadline)
-//!   while `due`/`leased`, and NULL once finished.
+//! * `next_at` is the one instant the scheduler must next look at a live callback: the staging
+//!   time, then `open_at` (window start or retry time) while `scheduled`, the window end (or an
+//!   earlier owner-absent deadline) while `due`/`leased`, and NULL once finished.
 //! * Owner absent: a personal callback whose owner is neither logged in nor on a call when its
 //!   window opens, or who logs out while it is open, gets a deadline `--pcb-fallback-after`
 //!   later. If the owner is still away then, the fallback applies: `any-agent` re-issues the
@@ -26,10 +31,13 @@
 //!   day, once; `expire` ends the callback. The choice and its time are recorded.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+
+/// How long before a window opens (or a retry is due) its redial event is written.
+pub const STAGE_AHEAD: Duration = Duration::seconds(60);
 use chrono_tz::Tz;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::events::{self, Kind};
+use super::events::{self, ids_json, Kind};
 use super::telephony::agent_is_present;
 use crate::lcm::window::{format_local, to_utc};
 use crate::lcm::{PersonalCallback, UserId, UtcWindow};
@@ -143,10 +151,12 @@ pub struct Live {
     pub timezone: String,
     pub attempts: i64,
     pub fallback: Option<String>,
+    pub open_at: i64,
+    pub staged: bool,
 }
 
 const LIVE_COLUMNS: &str = "id, state, user_id, personal, window_start, window_end, local_start,
-    local_end, timezone, attempts, fallback";
+    local_end, timezone, attempts, fallback, coalesce(open_at, window_start), staged";
 
 fn live_from_row(r: &Row<'_>) -> Result<Live, rusqlite::Error> {
     Ok(Live {
@@ -161,6 +171,8 @@ fn live_from_row(r: &Row<'_>) -> Result<Live, rusqlite::Error> {
         timezone: r.get(8)?,
         attempts: r.get(9)?,
         fallback: r.get(10)?,
+        open_at: r.get(11)?,
+        staged: r.get(12)?,
     })
 }
 
@@ -203,7 +215,7 @@ pub fn create(
     let now_ms = now.timestamp_millis();
     let superseded: Option<i64> = conn
         .prepare_cached(
-            "UPDATE callbacks SET state = 'superseded', next_at = NULL, updated_at = ?2
+            "UPDATE callbacks SET state = 'superseded', next_at = NULL, staged = 0, updated_at = ?2
              WHERE account_number = ?1 AND state IN ('scheduled', 'due', 'leased')
              RETURNING id",
         )?
@@ -214,9 +226,10 @@ pub fn create(
     }
     conn.prepare_cached(
         "INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
-             window_end, local_start, local_end, timezone, start_dst, end_dst, state, next_at,
-             supersedes, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'scheduled', ?5, ?12, ?13, ?13)",
+             window_end, local_start, local_end, timezone, start_dst, end_dst, state, open_at,
+             next_at, supersedes, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'scheduled', ?5, ?5 - ?14, ?12,
+             ?13, ?13)",
     )?
     .execute(params![
         req.callid.as_str(),
@@ -232,48 +245,68 @@ pub fn create(
         window.end_adjusted.as_str(),
         superseded,
         now_ms,
+        STAGE_AHEAD.num_milliseconds(),
     ])?;
     Ok(conn.last_insert_rowid())
 }
 
-/// Opens the callback `id` if its time has come; returns its `next_at` afterwards.
+/// Stages and opens the callback `id` at once if its time has come (a window that started
+/// before the request arrived); returns its `next_at` afterwards.
 pub fn open_if_due(
     conn: &Connection,
     id: i64,
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<Option<i64>, rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
     match load(conn, id)? {
-        Some(cb) if cb.state == "scheduled" && cb.window_start <= now.timestamp_millis() => {
-            open(conn, &cb, now, policy)
+        Some(cb) if cb.state == "scheduled" && cb.open_at <= now_ms => {
+            stage(conn, &cb, now)?;
+            open(conn, &cb, now, policy).map(Some)
         }
-        Some(cb) if cb.state == "scheduled" => Ok(Some(cb.window_start)),
+        Some(cb) if cb.state == "scheduled" => {
+            Ok(Some(cb.open_at - STAGE_AHEAD.num_milliseconds()))
+        }
         _ => Ok(None),
     }
 }
 
-/// scheduled → due: one redial event, in this transaction. A personal callback whose owner
-/// is away gets a fallback deadline.
+/// Writes the callback's next redial event, leasable from `open_at`.
+fn stage(conn: &Connection, cb: &Live, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
+    events::issue(
+        conn,
+        cb.id,
+        Kind::Redial,
+        cb.attempts + 1,
+        None,
+        cb.open_at,
+        now,
+    )?;
+    conn.prepare_cached("UPDATE callbacks SET staged = 1, next_at = ?2 WHERE id = ?1")?
+        .execute(params![cb.id, cb.open_at])?;
+    Ok(())
+}
+
+/// The staged redial has become leasable: scheduled → due (unless a dialer already leased it).
+/// A personal callback whose owner is away gets a fallback deadline. Returns the new `next_at`.
 fn open(
     conn: &Connection,
     cb: &Live,
     now: DateTime<Utc>,
     policy: &Policy,
-) -> Result<Option<i64>, rusqlite::Error> {
+) -> Result<i64, rusqlite::Error> {
     let now_ms = now.timestamp_millis();
-    let attempt = cb.attempts + 1;
     let mut next = cb.window_end;
     if cb.personal && cb.fallback.as_deref() != Some("any-agent") && !owner_present(conn, cb)? {
         next = next.min(now_ms + policy.fallback_after.num_milliseconds());
     }
     conn.prepare_cached(
-        "UPDATE callbacks SET state = 'due', next_at = ?2, opened_at = coalesce(opened_at, ?3),
-             updated_at = ?3
+        "UPDATE callbacks SET state = CASE state WHEN 'scheduled' THEN 'due' ELSE state END,
+             staged = 0, next_at = ?2, opened_at = coalesce(opened_at, ?3), updated_at = ?3
          WHERE id = ?1",
     )?
     .execute(params![cb.id, next, now_ms])?;
-    events::issue(conn, cb.id, Kind::Redial, attempt, None, now)?;
-    Ok(Some(next))
+    Ok(next)
 }
 
 fn owner_present(conn: &Connection, cb: &Live) -> Result<bool, rusqlite::Error> {
@@ -292,7 +325,8 @@ pub fn expire(
 ) -> Result<(), rusqlite::Error> {
     let changed = conn
         .prepare_cached(
-            "UPDATE callbacks SET state = 'expired', end_reason = ?2, next_at = NULL, updated_at = ?3
+            "UPDATE callbacks SET state = 'expired', end_reason = ?2, next_at = NULL, staged = 0,
+                 updated_at = ?3
              WHERE id = ?1 AND state IN ('scheduled', 'due', 'leased')",
         )?
         .execute(params![id, reason, now.timestamp_millis()])?;
@@ -301,7 +335,15 @@ pub fn expire(
         let attempts: i64 = conn
             .prepare_cached("SELECT attempts FROM callbacks WHERE id = ?1")?
             .query_row([id], |r| r.get(0))?;
-        events::issue(conn, id, Kind::Expired, attempts, Some(reason), now)?;
+        events::issue(
+            conn,
+            id,
+            Kind::Expired,
+            attempts,
+            Some(reason),
+            now.timestamp_millis(),
+            now,
+        )?;
     }
     Ok(())
 }
@@ -309,6 +351,8 @@ pub fn expire(
 /// What the scheduler did with one callback from its agenda.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// The redial event is written, leasable from the callback's `open_at`.
+    Staged,
     Opened,
     Expired,
     FellBack,
@@ -328,9 +372,15 @@ pub fn advance(
         expire(conn, cb.id, "window-ended", now)?;
         return Ok(Step::Expired);
     }
-    if cb.state == "scheduled" {
-        open(conn, cb, now, policy)?;
-        return Ok(Step::Opened);
+    if cb.state == "scheduled" || cb.staged {
+        if !cb.staged {
+            stage(conn, cb, now)?;
+        }
+        if cb.open_at <= now_ms {
+            open(conn, cb, now, policy)?;
+            return Ok(Step::Opened);
+        }
+        return Ok(Step::Staged);
     }
     // due or leased before the window's end: an owner-absent deadline.
     if owner_present(conn, cb)? {
@@ -383,7 +433,15 @@ fn fall_back(
                  WHERE id = ?1",
             )?
             .execute(params![cb.id, now_ms])?;
-            events::issue(conn, cb.id, Kind::Redial, cb.attempts + 1, None, now)
+            events::issue(
+                conn,
+                cb.id,
+                Kind::Redial,
+                cb.attempts + 1,
+                None,
+                now_ms,
+                now,
+            )
         }
         Fallback::NextDay if cb.fallback.as_deref() == Some("next-day") => {
             // Moved once already: the owner missed the second day too.
@@ -397,10 +455,19 @@ fn fall_back(
             events::withdraw_open(conn, cb.id, now)?;
             conn.prepare_cached(
                 "UPDATE callbacks SET state = 'scheduled', window_start = ?2, window_end = ?3,
-                     local_start = ?4, local_end = ?5, next_at = ?2, updated_at = ?6
+                     local_start = ?4, local_end = ?5, open_at = ?2, next_at = ?2 - ?7,
+                     staged = 0, updated_at = ?6
                  WHERE id = ?1",
             )?
-            .execute(params![cb.id, start, end, local_start, local_end, now_ms])?;
+            .execute(params![
+                cb.id,
+                start,
+                end,
+                local_start,
+                local_end,
+                now_ms,
+                STAGE_AHEAD.num_milliseconds()
+            ])?;
             Ok(())
         }
     }
@@ -457,7 +524,8 @@ pub fn record_attempt(
             // A dial that began inside the window and connected just after it ended still
             // reached the customer.
             conn.prepare_cached(
-                "UPDATE callbacks SET state = 'completed', end_reason = 'connected', next_at = NULL
+                "UPDATE callbacks SET state = 'completed', end_reason = 'connected', next_at = NULL,
+                     staged = 0
                  WHERE id = ?1",
             )?
             .execute([id])?;
@@ -476,9 +544,13 @@ pub fn record_attempt(
         expire(conn, id, "window-ended", now)?;
         return Ok(None);
     }
-    conn.prepare_cached("UPDATE callbacks SET state = 'scheduled', next_at = ?2 WHERE id = ?1")?
-        .execute(params![id, retry_at])?;
-    Ok(Some(retry_at))
+    let stage_at = (retry_at - STAGE_AHEAD.num_milliseconds()).max(now_ms);
+    conn.prepare_cached(
+        "UPDATE callbacks SET state = 'scheduled', open_at = ?2, next_at = ?3, staged = 0
+         WHERE id = ?1",
+    )?
+    .execute(params![id, retry_at, stage_at])?;
+    Ok(Some(stage_at))
 }
 
 /// Any live state → cancelled; its open events are withdrawn.
@@ -492,7 +564,7 @@ pub fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), Tran
     }
     conn.prepare_cached(
         "UPDATE callbacks SET state = 'cancelled', end_reason = 'cancelled', next_at = NULL,
-             updated_at = ?2
+             staged = 0, updated_at = ?2
          WHERE id = ?1",
     )?
     .execute(params![id, now.timestamp_millis()])?;
@@ -500,21 +572,29 @@ pub fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), Tran
     Ok(())
 }
 
-/// due → leased when a dialer leases the callback's redial.
-pub fn mark_leased(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
+/// due → leased for the callbacks whose redials a dialer just leased. A staged redial may be
+/// leased at its instant before the tick has made its callback `due`: that one goes from
+/// `scheduled` straight to `leased`. One statement for the whole batch.
+pub fn mark_leased(
+    conn: &Connection,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<(), rusqlite::Error> {
     conn.prepare_cached(
-        "UPDATE callbacks SET state = 'leased', updated_at = ?2 WHERE id = ?1 AND state = 'due'",
+        "UPDATE callbacks SET state = 'leased', updated_at = ?2
+         WHERE state IN ('due', 'scheduled') AND id IN (SELECT value FROM json_each(?1))",
     )?
-    .execute(params![id, now.timestamp_millis()])?;
+    .execute(params![ids_json(ids), now.timestamp_millis()])?;
     Ok(())
 }
 
-/// leased → due when its event is handed back (nack) or its lease ran out.
-pub fn mark_due(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
+/// leased → due when their events are handed back (nack) or their leases ran out.
+pub fn mark_due(conn: &Connection, ids: &[i64], now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
     conn.prepare_cached(
-        "UPDATE callbacks SET state = 'due', updated_at = ?2 WHERE id = ?1 AND state = 'leased'",
+        "UPDATE callbacks SET state = 'due', updated_at = ?2
+         WHERE state = 'leased' AND id IN (SELECT value FROM json_each(?1))",
     )?
-    .execute(params![id, now.timestamp_millis()])?;
+    .execute(params![ids_json(ids), now.timestamp_millis()])?;
     Ok(())
 }
 
