@@ -78,6 +78,7 @@ pub async fn serve(
             store: store.clone(),
             clock: clock.clone(),
             signals,
+            policy: Arc::clone(&policy),
             stop: stop.clone(),
         },
         store,

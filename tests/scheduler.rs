@@ -43,17 +43,19 @@ impl Rig {
         let (store, writer) =
             Store::open(&StoreOptions::new(dir.path().join("redial.db"))).unwrap();
         let clock = Clock::manual(at(9, 0));
+        let policy = Arc::new(policy);
         let queue = Queue {
             store: store.clone(),
             clock: clock.clone(),
             signals: Arc::new(Signals::default()),
+            policy: Arc::clone(&policy),
             stop: CancellationToken::new(),
         };
         Self {
             store,
             writer: Some(writer),
             clock,
-            policy: Arc::new(policy),
+            policy,
             queue,
             _dir: dir,
         }
@@ -260,10 +262,13 @@ async fn a_staged_redial_is_leasable_at_its_instant_with_nothing_written_then() 
     let events = rig.lease("d", None).await;
     assert_eq!(events.len(), 1);
     assert_eq!(rig.state(id).await.0, "leased");
-    // The tick then only does the bookkeeping: the next instant is the window's end.
+    // The lease opened the callback itself: the next instant is the window's end, and the tick
+    // at 13:45 finds nothing left to open.
     let opened = rig.tick_at(at(13, 45)).await;
-    assert_eq!(opened.opened, 1);
-    let next_at: i64 = rig.sql("SELECT next_at FROM callbacks WHERE id = ?1", id).await;
+    assert_eq!(opened.opened, 0);
+    let next_at: i64 = rig
+        .sql("SELECT next_at FROM callbacks WHERE id = ?1", id)
+        .await;
     assert_eq!(next_at, at(14, 30).timestamp_millis());
     assert_eq!(rig.state(id).await.0, "leased");
     assert_eq!(

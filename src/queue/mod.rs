@@ -14,7 +14,8 @@ use crate::lcm::fields::{FieldError, Fields};
 use crate::lcm::UserId;
 use crate::scheduler::Signals;
 use crate::store::events::{self, Event};
-use crate::store::{lifecycle, Store, StoreError};
+use crate::store::lifecycle::{self, Policy};
+use crate::store::{Store, StoreError};
 
 /// The most events one lease or ack may carry.
 pub const MAX_BATCH: i64 = 1000;
@@ -77,6 +78,7 @@ pub struct Queue {
     pub store: Store,
     pub clock: Clock,
     pub signals: Arc<Signals>,
+    pub policy: Arc<Policy>,
     /// Cancelled at shutdown: long-polls return at once, empty.
     pub stop: CancellationToken,
 }
@@ -93,6 +95,7 @@ impl Queue {
             tokio::pin!(ready);
             ready.as_mut().enable();
             let clock = self.clock.clone();
+            let policy = Arc::clone(&self.policy);
             let lease = Arc::clone(&req);
             let leased = self
                 .store
@@ -112,7 +115,7 @@ impl Queue {
                         .map(|e| e.callback_id)
                         .collect();
                     if !redials.is_empty() {
-                        lifecycle::mark_leased(conn, &redials, now)?;
+                        lifecycle::mark_leased(conn, &redials, now, &policy)?;
                     }
                     Ok::<_, StoreError>(leased)
                 })

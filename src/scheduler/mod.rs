@@ -50,14 +50,18 @@ pub fn tick(conn: &Connection, now: DateTime<Utc>, policy: &Policy) -> Result<Ou
     let mut outcome = Outcome::default();
     let agenda = lifecycle::agenda(conn, now, TICK_BATCH)?;
     let full = agenda.len() as i64 == TICK_BATCH;
+    let mut opening = Vec::new();
     for callback in &agenda {
         match lifecycle::advance(conn, callback, now, policy)? {
             Step::Staged => outcome.staged += 1,
-            Step::Opened => outcome.opened += 1,
+            Step::Open => opening.push(callback.id),
             Step::Expired => outcome.expired += 1,
             Step::FellBack => outcome.fallbacks += 1,
             Step::OwnerBack => {}
         }
+    }
+    if !opening.is_empty() {
+        outcome.opened = lifecycle::open(conn, &opening, now, policy)?;
     }
     let returned = events::return_expired_leases(conn, now, policy.max_deliveries, TICK_BATCH)?;
     let more_leases = returned.len() as i64 == TICK_BATCH;

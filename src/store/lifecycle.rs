@@ -262,7 +262,9 @@ pub fn open_if_due(
     match load(conn, id)? {
         Some(cb) if cb.state == "scheduled" && cb.open_at <= now_ms => {
             stage(conn, &cb, now)?;
-            open(conn, &cb, now, policy).map(Some)
+            open(conn, &[id], now, policy)?;
+            conn.prepare_cached("SELECT next_at FROM callbacks WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
         }
         Some(cb) if cb.state == "scheduled" => {
             Ok(Some(cb.open_at - STAGE_AHEAD.num_milliseconds()))
@@ -287,26 +289,34 @@ fn stage(conn: &Connection, cb: &Live, now: DateTime<Utc>) -> Result<(), rusqlit
     Ok(())
 }
 
-/// The staged redial has become leasable: scheduled → due (unless a dialer already leased it).
-/// A personal callback whose owner is away gets a fallback deadline. Returns the new `next_at`.
-fn open(
+/// The `next_at` of a callback opening at `?2` (ms): its window's end, or, for a personal
+/// callback whose owner is neither logged in nor on a call, a deadline `?3` ms later. SQL, so
+/// that a whole batch opens in one statement.
+const OPENED_NEXT_AT: &str = "CASE WHEN personal = 1 AND coalesce(fallback, '') <> 'any-agent'
+        AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.user_id = callbacks.user_id AND a.logged_in = 1)
+        AND NOT EXISTS (SELECT 1 FROM calls k WHERE k.user_id = callbacks.user_id AND k.state = 'active')
+    THEN min(window_end, ?2 + ?3) ELSE window_end END";
+
+/// The staged redials of `ids` have become leasable: scheduled → due (unless a dialer leased
+/// one first), with the window's end or an owner-absent deadline as the next instant.
+/// Returns how many opened.
+pub fn open(
     conn: &Connection,
-    cb: &Live,
+    ids: &[i64],
     now: DateTime<Utc>,
     policy: &Policy,
-) -> Result<i64, rusqlite::Error> {
-    let now_ms = now.timestamp_millis();
-    let mut next = cb.window_end;
-    if cb.personal && cb.fallback.as_deref() != Some("any-agent") && !owner_present(conn, cb)? {
-        next = next.min(now_ms + policy.fallback_after.num_milliseconds());
-    }
-    conn.prepare_cached(
+) -> Result<usize, rusqlite::Error> {
+    conn.prepare_cached(&format!(
         "UPDATE callbacks SET state = CASE state WHEN 'scheduled' THEN 'due' ELSE state END,
-             staged = 0, next_at = ?2, opened_at = coalesce(opened_at, ?3), updated_at = ?3
-         WHERE id = ?1",
-    )?
-    .execute(params![cb.id, next, now_ms])?;
-    Ok(next)
+             staged = 0, next_at = {OPENED_NEXT_AT}, opened_at = coalesce(opened_at, ?2),
+             updated_at = ?2
+         WHERE staged = 1 AND id IN (SELECT value FROM json_each(?1))"
+    ))?
+    .execute(params![
+        ids_json(ids),
+        now.timestamp_millis(),
+        policy.fallback_after.num_milliseconds()
+    ])
 }
 
 fn owner_present(conn: &Connection, cb: &Live) -> Result<bool, rusqlite::Error> {
@@ -353,14 +363,16 @@ pub fn expire(
 pub enum Step {
     /// The redial event is written, leasable from the callback's `open_at`.
     Staged,
-    Opened,
+    /// Its redial is leasable now: the caller opens it with [`open`], in a batch.
+    Open,
     Expired,
     FellBack,
     /// The owner came back before the deadline: nothing to do until the window ends.
     OwnerBack,
 }
 
-/// The scheduler's step for one callback whose `next_at` has come.
+/// The scheduler's step for one callback whose `next_at` has come. Opening is left to the
+/// caller, so a batch of callbacks opens in one statement.
 pub fn advance(
     conn: &Connection,
     cb: &Live,
@@ -377,8 +389,7 @@ pub fn advance(
             stage(conn, cb, now)?;
         }
         if cb.open_at <= now_ms {
-            open(conn, cb, now, policy)?;
-            return Ok(Step::Opened);
+            return Ok(Step::Open);
         }
         return Ok(Step::Staged);
     }
@@ -573,18 +584,26 @@ pub fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), Tran
 }
 
 /// due → leased for the callbacks whose redials a dialer just leased. A staged redial may be
-/// leased at its instant before the tick has made its callback `due`: that one goes from
-/// `scheduled` straight to `leased`. One statement for the whole batch.
+/// leased at its instant before the tick has opened its callback: the lease opens it (as
+/// [`open`] would) and it goes from `scheduled` straight to `leased`, so the dialers' path
+/// never waits for the tick. One statement for the whole batch.
 pub fn mark_leased(
     conn: &Connection,
     ids: &[i64],
     now: DateTime<Utc>,
+    policy: &Policy,
 ) -> Result<(), rusqlite::Error> {
-    conn.prepare_cached(
-        "UPDATE callbacks SET state = 'leased', updated_at = ?2
-         WHERE state IN ('due', 'scheduled') AND id IN (SELECT value FROM json_each(?1))",
-    )?
-    .execute(params![ids_json(ids), now.timestamp_millis()])?;
+    conn.prepare_cached(&format!(
+        "UPDATE callbacks SET state = 'leased', staged = 0,
+             next_at = CASE WHEN staged = 1 THEN {OPENED_NEXT_AT} ELSE next_at END,
+             opened_at = coalesce(opened_at, ?2), updated_at = ?2
+         WHERE state IN ('due', 'scheduled') AND id IN (SELECT value FROM json_each(?1))"
+    ))?
+    .execute(params![
+        ids_json(ids),
+        now.timestamp_millis(),
+        policy.fallback_after.num_milliseconds()
+    ])?;
     Ok(())
 }
 
