@@ -142,11 +142,17 @@ pub fn set_outcome(
             ])?;
         }
     }
-    let next_at = lifecycle::open_if_due(conn, callback_id, now, policy)?;
+    let opened = new.window.start <= now;
+    let next_at = if opened {
+        lifecycle::open_if_due(conn, callback_id, now, policy)?
+    } else {
+        // Usual case, no second read: the scheduler stages the redial ahead of the start.
+        Some(new.window.start.timestamp_millis() - lifecycle::STAGE_AHEAD.num_milliseconds())
+    };
     Ok(Stored {
         callback_id,
         next_at,
-        opened: new.window.start <= now,
+        opened,
     })
 }
 
