@@ -64,7 +64,7 @@ CREATE TABLE callbacks (
     fallback          TEXT,
     fallback_at       INTEGER,
     state             TEXT NOT NULL CHECK (state IN
-                        ('scheduled', 'due', 'leased', 'completed', 'expired', 'cancelled', 'superseded')),
+                        ('scheduled', 'due', 'completed', 'expired', 'cancelled', 'superseded')),
     supersedes        INTEGER REFERENCES callbacks (id) ON DELETE SET NULL,
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL,
@@ -73,13 +73,13 @@ CREATE TABLE callbacks (
 
 -- At most one live callback per contact: the database itself refuses a second one.
 CREATE UNIQUE INDEX callbacks_one_live_per_account
-    ON callbacks (account_number) WHERE state IN ('scheduled', 'due', 'leased');
+    ON callbacks (account_number) WHERE state IN ('scheduled', 'due');
 CREATE INDEX callbacks_by_callid ON callbacks (callid);
 CREATE INDEX callbacks_by_supersedes ON callbacks (supersedes) WHERE supersedes IS NOT NULL;
 -- The scheduler's agenda: the earliest next_at is the instant it sleeps until.
 CREATE INDEX callbacks_agenda ON callbacks (next_at) WHERE next_at IS NOT NULL;
 -- An agent's open personal callbacks, looked up when the agent logs out.
-CREATE INDEX callbacks_open_by_agent ON callbacks (user_id) WHERE state IN ('due', 'leased');
+CREATE INDEX callbacks_open_by_agent ON callbacks (user_id) WHERE state = 'due';
 -- Finished callbacks by age, for the retention purge.
 CREATE INDEX callbacks_finished ON callbacks (updated_at)
     WHERE state IN ('completed', 'expired', 'cancelled', 'superseded');
@@ -206,6 +206,36 @@ CREATE TABLE attempts (
     at           INTEGER NOT NULL
 );
 CREATE INDEX attempts_by_callback ON attempts (callback_id);
+
+-- A due callback whose redial a dialer has taken (leased, or acked before it reported the
+-- attempt) is reported as 'leased': not stored, the queue knows it.
+DROP VIEW v_callbacks;
+CREATE VIEW v_callbacks AS
+SELECT c.id,
+       CASE WHEN c.state = 'due' AND EXISTS (SELECT 1 FROM events e WHERE e.callback_id = c.id
+                AND e.state IN ('leased', 'acked') AND e.type = 'redial'
+                AND e.attempt = c.attempts + 1)
+            THEN 'leased' ELSE c.state END AS state,
+       c.callid,
+       c.account_number,
+       c.callback_mode_id,
+       c.user_id,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_start / 1000, 'unixepoch') AS window_start_utc,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_end / 1000, 'unixepoch')   AS window_end_utc,
+       c.local_start,
+       c.local_end,
+       c.timezone,
+       c.attempts,
+       c.personal,
+       c.end_reason,
+       c.fallback,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.fallback_at / 1000.0, 'unixepoch') AS fallback_at_utc,
+       c.start_dst,
+       c.end_dst,
+       c.supersedes,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.created_at / 1000.0, 'unixepoch') AS created_at_utc,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
+FROM callbacks c;
 
 CREATE VIEW v_events AS
 SELECT e.id, e.type, e.state, e.callback_id, e.callid, e.account_number, e.user_id, e.personal,

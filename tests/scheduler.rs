@@ -331,6 +331,11 @@ async fn each_result_retries_after_its_own_delay() {
             0
         );
         assert_eq!(rig.tick_at(at(13, 2) + delay).await.opened, 1);
+        assert_eq!(
+            rig.state(id).await.0,
+            "due",
+            "the first attempt's acked event does not make the retry look leased"
+        );
         let second = rig.lease("d", None).await;
         assert_eq!(second.len(), 1);
         assert_eq!(second[0].attempt, 2);

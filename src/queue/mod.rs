@@ -115,7 +115,7 @@ impl Queue {
                         .map(|e| e.callback_id)
                         .collect();
                     if !redials.is_empty() {
-                        lifecycle::mark_leased(conn, &redials, now, &policy)?;
+                        lifecycle::open(conn, &redials, now, &policy)?;
                     }
                     Ok::<_, StoreError>(leased)
                 })
@@ -145,11 +145,7 @@ impl Queue {
         let released = self
             .store
             .write(move |conn| {
-                let now = clock.now();
-                let released = events::nack(conn, &req.consumer, &req.ids, now)?;
-                let callbacks: Vec<i64> = released.iter().map(|(_, callback)| *callback).collect();
-                lifecycle::mark_due(conn, &callbacks, now)?;
-                Ok::<_, StoreError>(released.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
+                Ok::<_, StoreError>(events::nack(conn, &req.consumer, &req.ids, clock.now())?)
             })
             .await?;
         if !released.is_empty() {

@@ -65,18 +65,8 @@ pub fn tick(conn: &Connection, now: DateTime<Utc>, policy: &Policy) -> Result<Ou
     }
     let returned = events::return_expired_leases(conn, now, policy.max_deliveries, TICK_BATCH)?;
     let more_leases = returned.len() as i64 == TICK_BATCH;
-    let mut due_again = Vec::new();
-    for (callback_id, dead) in returned {
-        if dead {
-            outcome.dead_lettered += 1;
-        } else {
-            due_again.push(callback_id);
-        }
-    }
-    outcome.leases_returned = due_again.len();
-    if !due_again.is_empty() {
-        lifecycle::mark_due(conn, &due_again, now)?;
-    }
+    outcome.dead_lettered = returned.iter().filter(|dead| **dead).count();
+    outcome.leases_returned = returned.len() - outcome.dead_lettered;
     outcome.next_wake = if full || more_leases {
         Some(now)
     } else {

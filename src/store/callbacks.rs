@@ -31,7 +31,15 @@ pub fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-const COLUMNS: &str = "id, state, callid, account_number, callback_mode_id, user_id, window_start,
+/// A callback's state as the API and reports show it: the stored state, except that a `due`
+/// callback whose redial a dialer has taken (leased, or acked before reporting the attempt)
+/// is `leased`.
+pub const STATE: &str = "CASE WHEN state = 'due' AND EXISTS (SELECT 1 FROM events e
+        WHERE e.callback_id = callbacks.id AND e.state IN ('leased', 'acked') AND e.type = 'redial'
+            AND e.attempt = callbacks.attempts + 1)
+    THEN 'leased' ELSE state END";
+
+const COLUMNS: &str = "callid, account_number, callback_mode_id, user_id, window_start,
     window_end, timezone, local_start, local_end, attempts";
 
 fn from_row(r: &Row<'_>) -> Result<Callback, rusqlite::Error> {
@@ -52,7 +60,9 @@ fn from_row(r: &Row<'_>) -> Result<Callback, rusqlite::Error> {
 }
 
 pub fn find(conn: &Connection, id: i64) -> Result<Option<Callback>, rusqlite::Error> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM callbacks WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()
+    conn.prepare_cached(&format!(
+        "SELECT id, {STATE}, {COLUMNS} FROM callbacks WHERE id = ?1"
+    ))?
+    .query_row([id], from_row)
+    .optional()
 }

@@ -196,43 +196,43 @@ pub fn ack(
     .collect()
 }
 
-/// Hands leased events back at once. Returns `(event id, callback id)` of those released.
+/// Hands leased events back at once. Returns the ids released.
 pub fn nack(
     conn: &Connection,
     consumer: &str,
     ids: &[i64],
     now: DateTime<Utc>,
-) -> Result<Vec<(i64, i64)>, rusqlite::Error> {
+) -> Result<Vec<i64>, rusqlite::Error> {
     conn.prepare_cached(
         "UPDATE events SET state = 'ready', available_at = ?3, updated_at = ?3
          WHERE consumer = ?1 AND state = 'leased' AND id IN (SELECT value FROM json_each(?2))
-         RETURNING id, callback_id",
+         RETURNING id",
     )?
     .query_map(
         params![consumer, ids_json(ids), now.timestamp_millis()],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| r.get(0),
     )?
     .collect()
 }
 
 /// Leases that ran out, handled: the event is ready again with the same id, or dead once it
-/// has been delivered `max_deliveries` times. Returns `(callback id, dead)` per event.
+/// has been delivered `max_deliveries` times. Returns `dead` per event.
 pub fn return_expired_leases(
     conn: &Connection,
     now: DateTime<Utc>,
     max_deliveries: i64,
     limit: i64,
-) -> Result<Vec<(i64, bool)>, rusqlite::Error> {
+) -> Result<Vec<bool>, rusqlite::Error> {
     conn.prepare_cached(
         "UPDATE events
          SET state = CASE WHEN deliveries >= ?2 THEN 'dead' ELSE 'ready' END, updated_at = ?1
          WHERE id IN (SELECT id FROM events WHERE state = 'leased' AND available_at <= ?1
                       ORDER BY available_at LIMIT ?3)
-         RETURNING callback_id, state = 'dead'",
+         RETURNING state = 'dead'",
     )?
     .query_map(
         params![now.timestamp_millis(), max_deliveries, limit],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| r.get(0),
     )?
     .collect()
 }

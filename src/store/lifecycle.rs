@@ -1,29 +1,32 @@
 //! The callback state machine. Every change of a callback's `state` happens here.
 //!
 //! ```text
-//!             open (window start, or retry time)          lease
-//!  scheduled ───────────────────────────────────▶ due ─────────▶ leased
-//!      ▲                                           ▲  ◀───────── │  │
-//!      │ busy / no_answer / failed, retry          │  nack, lease │  │ connected
-//!      └──────────────── (inside the window) ──────┴── ran out ───┘  ▼
-//!                                                                 completed
+//!             open (window start, or retry time)
+//!  scheduled ───────────────────────────────────▶ due ══ leased ══▶ completed
+//!      ▲                                           │      (a dialer     (connected)
+//!      │ busy / no_answer / failed, retry          │       holds its
+//!      └──────────────── (inside the window) ──────┘       redial)
+//!
 //!  any live state ──▶ expired     window ended, max attempts, owner absent (fallback `expire`)
 //!  any live state ──▶ superseded  a newer callback for the same AccountNumber
 //!  any live state ──▶ cancelled   POST /v1/callbacks/{id}/cancel
 //! ```
 //!
+//! * `leased` is not stored: it is a `due` callback whose redial event a dialer has taken
+//!   (leased, or acked before reporting the attempt), read from the queue
+//!   ([`super::callbacks::STATE`]). Leases, nacks and leases running
+//!   out therefore write only the events table, and the two can never disagree.
 //! * Staging: a callback's `redial` event is written up to [`STAGE_AHEAD`] before its window
 //!   opens (or its retry is due), with `available_at` at that instant. A lease never hands out
 //!   an event before its `available_at`, so at the instant itself the event is leasable with
 //!   no write at all: a burst of windows opening in the same second costs nothing at its start.
-//!   The tick at that instant then makes the callback `due` (if no dialer leased it first) and
-//!   checks its owner; that bookkeeping is off the dialers' path.
+//!   Opening (scheduled → due, owner check) follows in the tick, or in the lease that takes it.
 //! * Ending a callback (expired, superseded, cancelled, completed) withdraws its open events;
 //!   `expired` also writes an `expired` event so dialers and reports learn the customer was not
 //!   reached.
 //! * `next_at` is the one instant the scheduler must next look at a live callback: the staging
 //!   time, then `open_at` (window start or retry time) while `scheduled`, the window end (or an
-//!   earlier owner-absent deadline) while `due`/`leased`, and NULL once finished.
+//!   earlier owner-absent deadline) while `due`, and NULL once finished.
 //! * Owner absent: a personal callback whose owner is neither logged in nor on a call when its
 //!   window opens, or who logs out while it is open, gets a deadline `--pcb-fallback-after`
 //!   later. If the owner is still away then, the fallback applies: `any-agent` re-issues the
@@ -216,7 +219,7 @@ pub fn create(
     let superseded: Option<i64> = conn
         .prepare_cached(
             "UPDATE callbacks SET state = 'superseded', next_at = NULL, staged = 0, updated_at = ?2
-             WHERE account_number = ?1 AND state IN ('scheduled', 'due', 'leased')
+             WHERE account_number = ?1 AND state IN ('scheduled', 'due')
              RETURNING id",
         )?
         .query_row(params![req.account_number.as_str(), now_ms], |r| r.get(0))
@@ -297,9 +300,10 @@ const OPENED_NEXT_AT: &str = "CASE WHEN personal = 1 AND coalesce(fallback, '') 
         AND NOT EXISTS (SELECT 1 FROM calls k WHERE k.user_id = callbacks.user_id AND k.state = 'active')
     THEN min(window_end, ?2 + ?3) ELSE window_end END";
 
-/// The staged redials of `ids` have become leasable: scheduled → due (unless a dialer leased
-/// one first), with the window's end or an owner-absent deadline as the next instant.
-/// Returns how many opened.
+/// The staged redials of `ids` have become leasable: scheduled → due, with the window's end or
+/// an owner-absent deadline as the next instant. Callbacks already open are left alone, so a
+/// lease can call this for every redial it takes: at a window's instant the dialers' lease
+/// opens what it takes without waiting for the tick. Returns how many opened.
 pub fn open(
     conn: &Connection,
     ids: &[i64],
@@ -307,8 +311,7 @@ pub fn open(
     policy: &Policy,
 ) -> Result<usize, rusqlite::Error> {
     conn.prepare_cached(&format!(
-        "UPDATE callbacks SET state = CASE state WHEN 'scheduled' THEN 'due' ELSE state END,
-             staged = 0, next_at = {OPENED_NEXT_AT}, opened_at = coalesce(opened_at, ?2),
+        "UPDATE callbacks SET state = 'due', staged = 0, next_at = {OPENED_NEXT_AT}, opened_at = coalesce(opened_at, ?2),
              updated_at = ?2
          WHERE staged = 1 AND id IN (SELECT value FROM json_each(?1))"
     ))?
@@ -337,7 +340,7 @@ pub fn expire(
         .prepare_cached(
             "UPDATE callbacks SET state = 'expired', end_reason = ?2, next_at = NULL, staged = 0,
                  updated_at = ?3
-             WHERE id = ?1 AND state IN ('scheduled', 'due', 'leased')",
+             WHERE id = ?1 AND state IN ('scheduled', 'due')",
         )?
         .execute(params![id, reason, now.timestamp_millis()])?;
     if changed > 0 {
@@ -393,7 +396,7 @@ pub fn advance(
         }
         return Ok(Step::Staged);
     }
-    // due or leased before the window's end: an owner-absent deadline.
+    // due before the window's end: an owner-absent deadline.
     if owner_present(conn, cb)? {
         set_next_at(conn, cb.id, cb.window_end, now)?;
         return Ok(Step::OwnerBack);
@@ -515,7 +518,7 @@ pub fn record_attempt(
 ) -> Result<Option<i64>, TransitionError> {
     let cb = load(conn, id)?.ok_or(TransitionError::Unknown(id))?;
     let late_connect = cb.state == "expired" && result == AttemptResult::Connected;
-    if !matches!(cb.state.as_str(), "due" | "leased") && !late_connect {
+    if cb.state != "due" && !late_connect {
         return Err(TransitionError::Finished {
             id,
             state: cb.state,
@@ -567,7 +570,7 @@ pub fn record_attempt(
 /// Any live state → cancelled; its open events are withdrawn.
 pub fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), TransitionError> {
     let cb = load(conn, id)?.ok_or(TransitionError::Unknown(id))?;
-    if !matches!(cb.state.as_str(), "scheduled" | "due" | "leased") {
+    if !matches!(cb.state.as_str(), "scheduled" | "due") {
         return Err(TransitionError::Finished {
             id,
             state: cb.state,
@@ -580,40 +583,6 @@ pub fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), Tran
     )?
     .execute(params![id, now.timestamp_millis()])?;
     events::withdraw_open(conn, id, now)?;
-    Ok(())
-}
-
-/// due → leased for the callbacks whose redials a dialer just leased. A staged redial may be
-/// leased at its instant before the tick has opened its callback: the lease opens it (as
-/// [`open`] would) and it goes from `scheduled` straight to `leased`, so the dialers' path
-/// never waits for the tick. One statement for the whole batch.
-pub fn mark_leased(
-    conn: &Connection,
-    ids: &[i64],
-    now: DateTime<Utc>,
-    policy: &Policy,
-) -> Result<(), rusqlite::Error> {
-    conn.prepare_cached(&format!(
-        "UPDATE callbacks SET state = 'leased', staged = 0,
-             next_at = CASE WHEN staged = 1 THEN {OPENED_NEXT_AT} ELSE next_at END,
-             opened_at = coalesce(opened_at, ?2), updated_at = ?2
-         WHERE state IN ('due', 'scheduled') AND id IN (SELECT value FROM json_each(?1))"
-    ))?
-    .execute(params![
-        ids_json(ids),
-        now.timestamp_millis(),
-        policy.fallback_after.num_milliseconds()
-    ])?;
-    Ok(())
-}
-
-/// leased → due when their events are handed back (nack) or their leases ran out.
-pub fn mark_due(conn: &Connection, ids: &[i64], now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
-    conn.prepare_cached(
-        "UPDATE callbacks SET state = 'due', updated_at = ?2
-         WHERE state = 'leased' AND id IN (SELECT value FROM json_each(?1))",
-    )?
-    .execute(params![ids_json(ids), now.timestamp_millis()])?;
     Ok(())
 }
 
@@ -631,7 +600,7 @@ pub fn owner_left(
     let deadline = now.timestamp_millis() + policy.fallback_after.num_milliseconds();
     conn.prepare_cached(
         "UPDATE callbacks SET next_at = min(next_at, ?2)
-         WHERE user_id = ?1 AND state IN ('due', 'leased') AND personal = 1
+         WHERE user_id = ?1 AND state = 'due' AND personal = 1
            AND coalesce(fallback, '') <> 'any-agent'
          RETURNING next_at",
     )?
