@@ -120,31 +120,7 @@ CREATE INDEX outcome_history_by_outcome ON outcome_history (outcome);
 CREATE INDEX outcome_history_by_callback ON outcome_history (callback_id);
 CREATE INDEX outcomes_by_callback ON outcomes (callback_id);
 
--- step 2: reporting views with instants as RFC 3339 UTC text
-CREATE VIEW v_callbacks AS
-SELECT c.id,
-       c.state,
-       c.callid,
-       c.account_number,
-       c.callback_mode_id,
-       c.user_id,
-       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_start / 1000, 'unixepoch') AS window_start_utc,
-       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_end / 1000, 'unixepoch')   AS window_end_utc,
-       c.local_start,
-       c.local_end,
-       c.timezone,
-       c.attempts,
-       c.personal,
-       c.end_reason,
-       c.fallback,
-       strftime('%Y-%m-%dT%H:%M:%fZ', c.fallback_at / 1000.0, 'unixepoch') AS fallback_at_utc,
-       c.start_dst,
-       c.end_dst,
-       c.supersedes,
-       strftime('%Y-%m-%dT%H:%M:%fZ', c.created_at / 1000.0, 'unixepoch') AS created_at_utc,
-       strftime('%Y-%m-%dT%H:%M:%fZ', c.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
-FROM callbacks c;
-
+-- step 2: reporting view of outcomes, with instants as RFC 3339 UTC text
 -- Every outcome ever set, current and replaced, one row each.
 CREATE VIEW v_outcomes AS
 SELECT o.id AS outcome, 'current' AS status, o.callid, o.account_number, o.outcome_id,
@@ -207,9 +183,9 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_by_callback ON attempts (callback_id);
 
--- A due callback whose redial a dialer has taken (leased, or acked before it reported the
--- attempt) is reported as 'leased': not stored, the queue knows it.
-DROP VIEW v_callbacks;
+-- Callbacks for reporting, instants as RFC 3339 UTC text. A due callback whose redial a dialer
+-- has taken (leased, or acked before it reported the attempt) is reported as 'leased': not
+-- stored, the queue knows it.
 CREATE VIEW v_callbacks AS
 SELECT c.id,
        CASE WHEN c.state = 'due' AND EXISTS (SELECT 1 FROM events e WHERE e.callback_id = c.id

@@ -234,6 +234,17 @@ async fn the_event_comes_at_window_start_and_not_a_millisecond_before() {
         })
     );
     assert_eq!(rig.state(id).await.0, "leased");
+    let stored: String = rig
+        .sql("SELECT state FROM callbacks WHERE id = ?1", id)
+        .await;
+    let reported: String = rig
+        .sql("SELECT state FROM v_callbacks WHERE id = ?1", id)
+        .await;
+    assert_eq!(
+        (stored.as_str(), reported.as_str()),
+        ("due", "leased"),
+        "leased is read from the queue"
+    );
     assert_eq!(
         rig.sql::<i64>("SELECT count(*) FROM events WHERE callback_id = ?1", id)
             .await,
