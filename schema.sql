@@ -219,3 +219,53 @@ SELECT e.id, e.type, e.state, e.callback_id, e.callid, e.account_number, e.user_
        strftime('%Y-%m-%dT%H:%M:%fZ', e.created_at / 1000.0, 'unixepoch') AS created_at_utc,
        strftime('%Y-%m-%dT%H:%M:%fZ', e.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
 FROM events e;
+
+-- step 4: calling hours, and windows in the contact's local time for reports
+-- When the current span of calling hours closes (or the window ends, if sooner): a redial is
+-- not handed out from then on. NULL on rows from before this step: the window's end.
+ALTER TABLE callbacks ADD COLUMN open_until INTEGER;
+-- The window as requested, before it was clipped to calling hours (window_start/window_end).
+ALTER TABLE callbacks ADD COLUMN requested_start INTEGER;
+ALTER TABLE callbacks ADD COLUMN requested_end INTEGER;
+-- The calling-hours rules the window was clipped to (e.g. 'Mon-Sat 08:00-21:00'); NULL: none.
+ALTER TABLE callbacks ADD COLUMN calling_hours TEXT;
+-- window_start/window_end as local time in the callback's zone, RFC 3339 with the offset then
+-- in force: SQLite cannot convert to an IANA zone itself.
+ALTER TABLE callbacks ADD COLUMN window_start_local TEXT;
+ALTER TABLE callbacks ADD COLUMN window_end_local TEXT;
+
+-- Callbacks for reporting, each window in UTC and in the contact's local time.
+DROP VIEW v_callbacks;
+CREATE VIEW v_callbacks AS
+SELECT c.id,
+       CASE WHEN c.state = 'due' AND EXISTS (SELECT 1 FROM events e WHERE e.callback_id = c.id
+                AND e.state IN ('leased', 'acked') AND e.type = 'redial'
+                AND e.attempt = c.attempts + 1)
+            THEN 'leased' ELSE c.state END AS state,
+       c.callid,
+       c.account_number,
+       c.callback_mode_id,
+       c.user_id,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_start / 1000, 'unixepoch') AS window_start_utc,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_end / 1000, 'unixepoch')   AS window_end_utc,
+       c.window_start_local,
+       c.window_end_local,
+       c.local_start,
+       c.local_end,
+       c.timezone,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.requested_start / 1000, 'unixepoch') AS requested_start_utc,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.requested_end / 1000, 'unixepoch')   AS requested_end_utc,
+       c.calling_hours,
+       c.requested_start IS NOT NULL
+           AND (c.requested_start <> c.window_start OR c.requested_end <> c.window_end) AS clipped,
+       c.attempts,
+       c.personal,
+       c.end_reason,
+       c.fallback,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.fallback_at / 1000.0, 'unixepoch') AS fallback_at_utc,
+       c.start_dst,
+       c.end_dst,
+       c.supersedes,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.created_at / 1000.0, 'unixepoch') AS created_at_utc,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
+FROM callbacks c;

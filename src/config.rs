@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::dialer::DialerArgs;
+use crate::hours::CallingHours;
 use crate::scheduler::housekeeping::parse_schedule;
 use crate::store::lifecycle::{Fallback, Policy};
 use crate::store::{StoreOptions, Synchronous};
@@ -60,6 +61,17 @@ pub struct Config {
     /// How long a point window (start equal to end) stays open, e.g. `15m`.
     #[arg(long, env = "REDIAL_MIN_WINDOW", default_value = "15m", value_parser = parse_duration)]
     pub min_window: chrono::Duration,
+    /// The furthest ahead a callback window may start, e.g. `365d`.
+    #[arg(long, env = "REDIAL_HORIZON", default_value = "365d", value_parser = parse_duration)]
+    pub horizon: chrono::Duration,
+    /// Local hours in which contacts may be called, in each contact's zone, e.g. `08:00-21:00`
+    /// (default: any hour).
+    #[arg(long, env = "REDIAL_CALLING_HOURS", value_parser = CallingHours::parse_hours)]
+    pub calling_hours: Option<(u32, u32)>,
+    /// Weekdays on which contacts may be called, in each contact's zone, e.g. `Mon-Sat` or
+    /// `Mon-Fri,Sun` (default: every day).
+    #[arg(long, env = "REDIAL_CALLING_DAYS", value_parser = CallingHours::parse_days)]
+    pub calling_days: Option<u8>,
     /// `full` fsyncs every commit (survives power loss); `normal` only at checkpoints
     /// (survives a crash of the process, not of the machine).
     #[arg(long, env = "REDIAL_SYNCHRONOUS", value_enum, default_value = "full")]
@@ -130,6 +142,7 @@ impl Config {
             max_deliveries: self.max_deliveries,
             fallback: self.pcb_fallback,
             fallback_after: self.pcb_fallback_after,
+            calling_hours: CallingHours::new(self.calling_hours, self.calling_days),
         }
     }
 
@@ -170,6 +183,15 @@ pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
     Ok(d)
 }
 
+/// A duration in the largest unit that divides it, the form [`parse_duration`] reads.
+pub fn format_duration(d: chrono::Duration) -> String {
+    let ms = d.num_milliseconds();
+    [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
+        .into_iter()
+        .find(|(_, unit)| ms % unit == 0 && ms != 0)
+        .map_or_else(|| format!("{ms}ms"), |(name, unit)| format!("{}{name}", ms / unit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +205,9 @@ mod tests {
         );
         assert!(parse_duration("15").is_err());
         assert!(parse_duration("m").is_err());
+        for s in ["365d", "15m", "90s", "250ms", "2h"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
     }
 
     #[test]
@@ -200,5 +225,7 @@ mod tests {
         assert_eq!((p.max_attempts, p.max_deliveries), (5, 10));
         assert_eq!(p.fallback, Fallback::Expire);
         assert_eq!(c.retention, chrono::Duration::days(30));
+        assert_eq!(c.horizon, chrono::Duration::days(365));
+        assert_eq!(p.calling_hours, None);
     }
 }

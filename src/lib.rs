@@ -20,6 +20,7 @@
 pub mod clock;
 pub mod config;
 pub mod dialer;
+pub mod hours;
 pub mod http;
 pub mod lcm;
 pub mod queue;

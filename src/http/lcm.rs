@@ -10,7 +10,8 @@ use axum::Json;
 use super::log::LoggedCallId;
 use super::{AppState, BODY_LIMIT};
 use crate::lcm::envelope::{self, Envelope, ReplyHead};
-use crate::lcm::LcmError;
+use crate::config::format_duration;
+use crate::lcm::{LcmError, PersonalCallback, UtcWindow};
 use crate::store::outcomes::{self, NewOutcome};
 
 pub async fn post_lcm(
@@ -31,6 +32,27 @@ pub async fn post_lcm(
     let mut response = (status, Json(reply)).into_response();
     response.extensions_mut().insert(LoggedCallId(head.callid));
     response
+}
+
+/// The request's window in UTC, clipped to calling hours, within the horizon.
+fn window(app: &AppState, callback: &PersonalCallback) -> Result<UtcWindow, LcmError> {
+    let zone = callback.timezone.unwrap_or(app.config.timezone);
+    let window = callback
+        .window
+        .resolve(zone, app.config.min_window)
+        .map_err(LcmError::WindowReversed)?
+        .clip(app.policy.calling_hours.as_ref())
+        .map_err(LcmError::OutsideCallingHours)?;
+    let now = app.clock.now();
+    if window.start > now + app.config.horizon {
+        return Err(LcmError::BeyondHorizon {
+            start: window.start,
+            now,
+            limit: app.config.horizon,
+            horizon: format_duration(app.config.horizon),
+        });
+    }
+    Ok(window)
 }
 
 /// Parses, resolves the window, and stores; the head is what the reply echoes.
@@ -54,10 +76,9 @@ async fn handle(
         Ok(envelope) => envelope,
         Err(e) => return (head, Err(e)),
     };
-    let zone = callback.timezone.unwrap_or(app.config.timezone);
-    let window = match callback.window.resolve(zone, app.config.min_window) {
+    let window = match window(app, &callback) {
         Ok(window) => window,
-        Err(reversed) => return (head, Err(LcmError::WindowReversed(reversed))),
+        Err(e) => return (head, Err(e)),
     };
     let new = NewOutcome {
         request: callback,

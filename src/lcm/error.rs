@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::fields::FieldError;
-use super::window::Reversed;
+use super::window::{NoCallingMinute, Reversed};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,19 @@ pub enum LcmError {
         local: String,
         end: DateTime<Utc>,
         now: DateTime<Utc>,
+    },
+    #[error("the window {} has no minute inside calling hours; calling is allowed {} in {}",
+        .0.local, .0.rules, .0.zone.name())]
+    OutsideCallingHours(NoCallingMinute),
+    #[error("the window starts at {}, more than {horizon} after the time now, {}; the furthest start accepted is {}",
+        .start.to_rfc3339_opts(SecondsFormat::Secs, true), .now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        (*.now + *.limit).to_rfc3339_opts(SecondsFormat::Secs, true))]
+    BeyondHorizon {
+        start: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: chrono::Duration,
+        /// The limit as configured, e.g. `365d`.
+        horizon: String,
     },
     #[error("the service cannot store the request now: {0}")]
     Store(#[from] StoreError),
@@ -76,9 +89,10 @@ impl LcmError {
             LcmError::EmptyCallId | LcmError::UnknownCall(_) => field_message("callid"),
             LcmError::AccountMismatch { .. } => field_message("AccountNumber"),
             LcmError::AgentNotLoggedIn(_) => "Agent not logged in.".to_owned(),
-            LcmError::WindowReversed(_) | LcmError::WindowOver { .. } => {
-                "Invalid callback window.".to_owned()
-            }
+            LcmError::WindowReversed(_)
+            | LcmError::WindowOver { .. }
+            | LcmError::OutsideCallingHours(_)
+            | LcmError::BeyondHorizon { .. } => "Invalid callback window.".to_owned(),
             LcmError::Store(_) => "Service unavailable, try again.".to_owned(),
         }
     }
@@ -97,6 +111,8 @@ impl LcmError {
             LcmError::AccountMismatch { .. } => Some("AccountNumber"),
             LcmError::AgentNotLoggedIn(_) => Some("UserID"),
             LcmError::WindowReversed(_) | LcmError::WindowOver { .. } => Some("EndDate"),
+            LcmError::OutsideCallingHours(_) => Some("StartTime"),
+            LcmError::BeyondHorizon { .. } => Some("StartDate"),
         }
     }
 

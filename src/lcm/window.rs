@@ -7,10 +7,14 @@
 //!   the gap; one that occurs twice (the fall-back overlap) means the earlier instant; either
 //!   adjustment is recorded on the callback;
 //! * an end before the start is refused; an end equal to the start is a point window that lasts
-//!   `--min-window`.
+//!   `--min-window`;
+//! * with calling hours ([`crate::hours`]), the window is clipped to them in the same zone; the
+//!   window as requested is kept beside the clipped one.
 
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
+
+use crate::hours::CallingHours;
 
 /// The window as the desktop sent it: local calendar dates and wall-clock times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +48,14 @@ impl Adjustment {
 /// A window resolved to UTC instants in a zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UtcWindow {
+    /// When the callback may be dialed: the requested window, clipped to calling hours.
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// The window as requested, before clipping.
+    pub requested_start: DateTime<Utc>,
+    pub requested_end: DateTime<Utc>,
+    /// The calling-hours rules the window was clipped to, as the flags name them.
+    pub calling_hours: Option<String>,
     pub zone: Tz,
     /// The local ends as sent, `DD/MM/YYYY HH:mm`.
     pub local_start: String,
@@ -93,6 +103,9 @@ impl LocalWindow {
         Ok(UtcWindow {
             start,
             end,
+            requested_start: start,
+            requested_end: end,
+            calling_hours: None,
             zone,
             local_start,
             local_end,
@@ -100,6 +113,59 @@ impl LocalWindow {
             end_adjusted,
         })
     }
+}
+
+/// The window has no minute inside calling hours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoCallingMinute {
+    /// The window as sent, e.g. `13/01/2026 22:00 to 13/01/2026 23:00 (America/Chicago)`.
+    pub local: String,
+    /// The rules, e.g. `Mon-Sat 08:00-21:00`.
+    pub rules: String,
+    pub zone: Tz,
+}
+
+impl UtcWindow {
+    /// The window clipped to `hours` (if any) in its own zone.
+    pub fn clip(mut self, hours: Option<&CallingHours>) -> Result<UtcWindow, NoCallingMinute> {
+        let Some(hours) = hours else {
+            return Ok(self);
+        };
+        let (start, end) =
+            hours
+                .clip(self.zone, self.start, self.end)
+                .ok_or_else(|| NoCallingMinute {
+                    local: self.describe(),
+                    rules: hours.to_string(),
+                    zone: self.zone,
+                })?;
+        self.start = start;
+        self.end = end;
+        self.calling_hours = Some(hours.to_string());
+        Ok(self)
+    }
+
+    /// The window as sent, with its zone: `13/01/2026 13:45 to 13/01/2026 14:30 (UTC)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} to {} ({})",
+            self.local_start,
+            self.local_end,
+            self.zone.name()
+        )
+    }
+
+    /// An instant as local time in the window's zone, RFC 3339 with the offset then in force
+    /// (`2026-03-29T09:00:00+01:00`): how reports show the window to a person in that zone.
+    pub fn local_rfc3339(&self, at: DateTime<Utc>) -> String {
+        local_rfc3339(self.zone, at)
+    }
+}
+
+/// `at` as local time in `zone`, RFC 3339 with the offset then in force.
+pub fn local_rfc3339(zone: Tz, at: DateTime<Utc>) -> String {
+    at.with_timezone(&zone)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// `DD/MM/YYYY HH:mm`, the form the LCM request uses.

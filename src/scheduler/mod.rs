@@ -1,6 +1,6 @@
 //! The due-window worker. Its step, [`tick`], is a function of `now`: it stages the redial
 //! events of windows about to open, opens the windows whose time has come, expires the ones
-//! that ended, applies owner-absent fallbacks, returns leases
+//! that ended, pauses the ones whose calling hours closed, applies owner-absent fallbacks, returns leases
 //! that ran out, and says when it next has work. The loop around it, [`run`], only sleeps until
 //! that instant, or until a commit brings an earlier one ([`Signals::schedule`]), or until the
 //! clock is moved (tests). There is no polling beat.
@@ -31,6 +31,8 @@ pub struct Outcome {
     pub staged: usize,
     pub opened: usize,
     pub expired: usize,
+    /// Due callbacks paused at the close of calling hours.
+    pub paused: usize,
     pub fallbacks: usize,
     pub leases_returned: usize,
     pub dead_lettered: usize,
@@ -56,6 +58,7 @@ pub fn tick(conn: &Connection, now: DateTime<Utc>, policy: &Policy) -> Result<Ou
             Step::Staged => outcome.staged += 1,
             Step::Open => opening.push(callback.id),
             Step::Expired => outcome.expired += 1,
+            Step::Paused => outcome.paused += 1,
             Step::FellBack => outcome.fallbacks += 1,
             Step::OwnerBack => {}
         }

@@ -91,7 +91,7 @@ pub fn issue(
              attempt, reason, state, available_at, expires_at, created_at, updated_at)
          SELECT ?2, c.id, c.callid, c.account_number, c.callback_mode_id, c.user_id, c.personal,
              o.outcome_id, o.business_outcome, c.window_start, c.window_end, c.timezone, ?3, ?4,
-             'ready', ?7, CASE WHEN ?6 THEN c.window_end END, ?5, ?5
+             'ready', ?7, CASE WHEN ?6 THEN coalesce(c.open_until, c.window_end) END, ?5, ?5
          FROM callbacks c LEFT JOIN outcomes o ON o.callback_id = c.id
          WHERE c.id = ?1",
     )?
@@ -117,6 +117,20 @@ pub fn withdraw_open(
     conn.prepare_cached(
         "UPDATE events SET state = 'withdrawn', updated_at = ?2
          WHERE callback_id = ?1 AND state IN ('ready', 'leased')",
+    )?
+    .execute(params![callback_id, now.timestamp_millis()])
+}
+
+/// Withdraws the callback's events that no dialer holds: calling hours closed, so they must
+/// wait for the next opening. A leased one stays with its dialer, who may be dialing already.
+pub fn withdraw_ready(
+    conn: &Connection,
+    callback_id: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, rusqlite::Error> {
+    conn.prepare_cached(
+        "UPDATE events SET state = 'withdrawn', updated_at = ?2
+         WHERE callback_id = ?1 AND state = 'ready'",
     )?
     .execute(params![callback_id, now.timestamp_millis()])
 }
@@ -216,7 +230,8 @@ pub fn nack(
 }
 
 /// Leases that ran out, handled: the event is ready again with the same id, or dead once it
-/// has been delivered `max_deliveries` times. Returns `dead` per event.
+/// has been delivered `max_deliveries` times, or withdrawn if it may no longer be handed out
+/// (its window or its span of calling hours closed meanwhile). Returns `dead` per event.
 pub fn return_expired_leases(
     conn: &Connection,
     now: DateTime<Utc>,
@@ -225,7 +240,9 @@ pub fn return_expired_leases(
 ) -> Result<Vec<bool>, rusqlite::Error> {
     conn.prepare_cached(
         "UPDATE events
-         SET state = CASE WHEN deliveries >= ?2 THEN 'dead' ELSE 'ready' END, updated_at = ?1
+         SET state = CASE WHEN deliveries >= ?2 THEN 'dead'
+                          WHEN expires_at <= ?1 THEN 'withdrawn' ELSE 'ready' END,
+             updated_at = ?1
          WHERE id IN (SELECT id FROM events WHERE state = 'leased' AND available_at <= ?1
                       ORDER BY available_at LIMIT ?3)
          RETURNING state = 'dead'",

@@ -7,6 +7,7 @@
 //!      │ busy / no_answer / failed, retry          │       holds its
 //!      └──────────────── (inside the window) ──────┘       redial)
 //!
+//!  due ──▶ scheduled                calling hours closed: paused until the next opening
 //!  any live state ──▶ expired     window ended, max attempts, owner absent (fallback `expire`)
 //!  any live state ──▶ superseded  a newer callback for the same AccountNumber
 //!  any live state ──▶ cancelled   POST /v1/callbacks/{id}/cancel
@@ -25,8 +26,14 @@
 //!   `expired` also writes an `expired` event so dialers and reports learn the customer was not
 //!   reached.
 //! * `next_at` is the one instant the scheduler must next look at a live callback: the staging
-//!   time, then `open_at` (window start or retry time) while `scheduled`, the window end (or an
+//!   time, then `open_at` (window start or retry time) while `scheduled`, `open_until` (or an
 //!   earlier owner-absent deadline) while `due`, and NULL once finished.
+//! * Calling hours ([`crate::hours`]): `open_at` is always an instant when calling is allowed,
+//!   and `open_until` is when that span of calling hours closes, or the window's end if that
+//!   comes first; a redial is never handed out at or after `open_until`. At `open_until`
+//!   before the window's end the callback pauses (due → scheduled): its unleased redial is
+//!   withdrawn and the next one staged for the next opening. Retries move to the next opening
+//!   the same way. Without calling hours, `open_until` is the window's end.
 //! * Owner absent: a personal callback whose owner is neither logged in nor on a call when its
 //!   window opens, or who logs out while it is open, gets a deadline `--pcb-fallback-after`
 //!   later. If the owner is still away then, the fallback applies: `any-agent` re-issues the
@@ -42,7 +49,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::events::{self, ids_json, Kind};
 use super::telephony::agent_is_present;
-use crate::lcm::window::{format_local, to_utc};
+use crate::hours::CallingHours;
+use crate::lcm::window::{format_local, local_rfc3339, to_utc};
 use crate::lcm::{PersonalCallback, UserId, UtcWindow};
 
 /// What to do when a personal callback's owner is away.
@@ -76,6 +84,8 @@ pub struct Policy {
     pub max_deliveries: i64,
     pub fallback: Fallback,
     pub fallback_after: Duration,
+    /// When contacts may be called; `None`: at any time.
+    pub calling_hours: Option<CallingHours>,
 }
 
 impl Default for Policy {
@@ -89,6 +99,7 @@ impl Default for Policy {
             max_deliveries: 10,
             fallback: Fallback::Expire,
             fallback_after: Duration::minutes(15),
+            calling_hours: None,
         }
     }
 }
@@ -155,11 +166,13 @@ pub struct Live {
     pub attempts: i64,
     pub fallback: Option<String>,
     pub open_at: i64,
+    pub open_until: i64,
     pub staged: bool,
 }
 
 const LIVE_COLUMNS: &str = "id, state, user_id, personal, window_start, window_end, local_start,
-    local_end, timezone, attempts, fallback, coalesce(open_at, window_start), staged";
+    local_end, timezone, attempts, fallback, coalesce(open_at, window_start), staged,
+    coalesce(open_until, window_end)";
 
 fn live_from_row(r: &Row<'_>) -> Result<Live, rusqlite::Error> {
     Ok(Live {
@@ -176,6 +189,7 @@ fn live_from_row(r: &Row<'_>) -> Result<Live, rusqlite::Error> {
         fallback: r.get(10)?,
         open_at: r.get(11)?,
         staged: r.get(12)?,
+        open_until: r.get(13)?,
     })
 }
 
@@ -207,13 +221,41 @@ pub fn next_at(conn: &Connection) -> Result<Option<i64>, rusqlite::Error> {
         .query_row([], |r| r.get(0))
 }
 
+/// The first instant at or after `at` (ms) when the callback may be dialed, and when that
+/// chance closes: the end of that span of calling hours, or the window's end if sooner.
+/// `None` if calling is not allowed again before the window ends.
+fn callable(policy: &Policy, zone: Tz, at: i64, window_end: i64) -> Option<(i64, i64)> {
+    let (open, until) = match &policy.calling_hours {
+        None => (at, window_end),
+        Some(hours) => {
+            let span = hours.span_from(zone, utc(at));
+            (
+                span.start.timestamp_millis(),
+                span.end.timestamp_millis().min(window_end),
+            )
+        }
+    };
+    (open < window_end).then_some((open, until))
+}
+
+fn utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+fn zone_of(cb: &Live) -> Tz {
+    cb.timezone.parse().unwrap_or(Tz::UTC)
+}
+
 /// Creates a `scheduled` callback for `req`, superseding the contact's live one (whose open
-/// events are withdrawn). Returns the new id; the caller opens it if its window has started.
+/// events are withdrawn). The window is already clipped to calling hours, so its start is an
+/// instant when calling is allowed. Returns the new id; the caller opens it if its window has
+/// started.
 pub fn create(
     conn: &Connection,
     req: &PersonalCallback,
     window: &UtcWindow,
     now: DateTime<Utc>,
+    policy: &Policy,
 ) -> Result<i64, rusqlite::Error> {
     let now_ms = now.timestamp_millis();
     let superseded: Option<i64> = conn
@@ -227,20 +269,23 @@ pub fn create(
     if let Some(old) = superseded {
         events::withdraw_open(conn, old, now)?;
     }
+    let (start, end) = (window.start.timestamp_millis(), window.end.timestamp_millis());
+    let open_until = callable(policy, window.zone, start, end).map_or(end, |(_, until)| until);
     conn.prepare_cached(
         "INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
              window_end, local_start, local_end, timezone, start_dst, end_dst, state, open_at,
-             next_at, supersedes, created_at, updated_at)
+             next_at, supersedes, created_at, updated_at, open_until, requested_start,
+             requested_end, calling_hours, window_start_local, window_end_local)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'scheduled', ?5, ?5 - ?14, ?12,
-             ?13, ?13)",
+             ?13, ?13, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?
     .execute(params![
         req.callid.as_str(),
         req.account_number.as_str(),
         req.callback_mode_id,
         req.user_id.as_str(),
-        window.start.timestamp_millis(),
-        window.end.timestamp_millis(),
+        start,
+        end,
         window.local_start,
         window.local_end,
         window.zone.name(),
@@ -249,6 +294,12 @@ pub fn create(
         superseded,
         now_ms,
         STAGE_AHEAD.num_milliseconds(),
+        open_until,
+        window.requested_start.timestamp_millis(),
+        window.requested_end.timestamp_millis(),
+        window.calling_hours,
+        window.local_rfc3339(window.start),
+        window.local_rfc3339(window.end),
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -292,13 +343,13 @@ fn stage(conn: &Connection, cb: &Live, now: DateTime<Utc>) -> Result<(), rusqlit
     Ok(())
 }
 
-/// The `next_at` of a callback opening at `?2` (ms): its window's end, or, for a personal
+/// The `next_at` of a callback opening at `?2` (ms): its `open_until`, or, for a personal
 /// callback whose owner is neither logged in nor on a call, a deadline `?3` ms later. SQL, so
 /// that a whole batch opens in one statement.
 const OPENED_NEXT_AT: &str = "CASE WHEN personal = 1 AND coalesce(fallback, '') <> 'any-agent'
         AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.user_id = callbacks.user_id AND a.logged_in = 1)
         AND NOT EXISTS (SELECT 1 FROM calls k WHERE k.user_id = callbacks.user_id AND k.state = 'active')
-    THEN min(window_end, ?2 + ?3) ELSE window_end END";
+    THEN min(coalesce(open_until, window_end), ?2 + ?3) ELSE coalesce(open_until, window_end) END";
 
 /// The staged redials of `ids` have become leasable: scheduled → due, with the window's end or
 /// an owner-absent deadline as the next instant. Callbacks already open are left alone, so a
@@ -369,6 +420,8 @@ pub enum Step {
     /// Its redial is leasable now: the caller opens it with [`open`], in a batch.
     Open,
     Expired,
+    /// Calling hours closed before the window's end: back to `scheduled` until they reopen.
+    Paused,
     FellBack,
     /// The owner came back before the deadline: nothing to do until the window ends.
     OwnerBack,
@@ -396,13 +449,53 @@ pub fn advance(
         }
         return Ok(Step::Staged);
     }
-    // due before the window's end: an owner-absent deadline.
+    // due before the window's end: calling hours closed, or an owner-absent deadline.
+    if now_ms >= cb.open_until {
+        return pause(conn, cb, now, policy);
+    }
     if owner_present(conn, cb)? {
-        set_next_at(conn, cb.id, cb.window_end, now)?;
+        set_next_at(conn, cb.id, cb.open_until, now)?;
         return Ok(Step::OwnerBack);
     }
     fall_back(conn, cb, now, policy)?;
     Ok(Step::FellBack)
+}
+
+/// due → scheduled at the close of calling hours: the redial nobody took is withdrawn and the
+/// next one staged for the next opening; a redial a dialer holds stays with it.
+fn pause(
+    conn: &Connection,
+    cb: &Live,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Step, rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
+    let Some((open, until)) = callable(policy, zone_of(cb), now_ms, cb.window_end) else {
+        expire(conn, cb.id, "window-ended", now)?;
+        return Ok(Step::Expired);
+    };
+    events::withdraw_ready(conn, cb.id, now)?;
+    reschedule(conn, cb.id, open, until, now)?;
+    Ok(Step::Paused)
+}
+
+/// Back to `scheduled`, leasable again from `open` until `until`; staged a little before.
+fn reschedule(
+    conn: &Connection,
+    id: i64,
+    open: i64,
+    until: i64,
+    now: DateTime<Utc>,
+) -> Result<i64, rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
+    let stage_at = (open - STAGE_AHEAD.num_milliseconds()).max(now_ms);
+    conn.prepare_cached(
+        "UPDATE callbacks SET state = 'scheduled', open_at = ?2, open_until = ?3, next_at = ?4,
+             staged = 0, updated_at = ?5
+         WHERE id = ?1",
+    )?
+    .execute(params![id, open, until, stage_at, now_ms])?;
+    Ok(stage_at)
 }
 
 fn set_next_at(
@@ -443,7 +536,8 @@ fn fall_back(
             record_fallback(conn, cb.id, Fallback::AnyAgent, now)?;
             events::withdraw_open(conn, cb.id, now)?;
             conn.prepare_cached(
-                "UPDATE callbacks SET personal = 0, state = 'due', next_at = window_end, updated_at = ?2
+                "UPDATE callbacks SET personal = 0, state = 'due',
+                     next_at = coalesce(open_until, window_end), updated_at = ?2
                  WHERE id = ?1",
             )?
             .execute(params![cb.id, now_ms])?;
@@ -462,48 +556,75 @@ fn fall_back(
             expire(conn, cb.id, "owner-absent", now)
         }
         Fallback::NextDay => {
-            let Some((start, end, local_start, local_end)) = next_day(cb) else {
+            let Some(moved) = next_day(cb, policy) else {
                 return expire(conn, cb.id, "owner-absent", now);
             };
             record_fallback(conn, cb.id, Fallback::NextDay, now)?;
             events::withdraw_open(conn, cb.id, now)?;
             conn.prepare_cached(
                 "UPDATE callbacks SET state = 'scheduled', window_start = ?2, window_end = ?3,
-                     local_start = ?4, local_end = ?5, open_at = ?2, next_at = ?2 - ?7,
-                     staged = 0, updated_at = ?6
+                     local_start = ?4, local_end = ?5, open_at = ?2, open_until = ?6,
+                     next_at = ?2 - ?8, staged = 0, updated_at = ?7, window_start_local = ?9,
+                     window_end_local = ?10
                  WHERE id = ?1",
             )?
             .execute(params![
                 cb.id,
-                start,
-                end,
-                local_start,
-                local_end,
+                moved.start,
+                moved.end,
+                moved.local_start,
+                moved.local_end,
+                moved.open_until,
                 now_ms,
-                STAGE_AHEAD.num_milliseconds()
+                STAGE_AHEAD.num_milliseconds(),
+                local_rfc3339(zone_of(cb), utc(moved.start)),
+                local_rfc3339(zone_of(cb), utc(moved.end)),
             ])?;
             Ok(())
         }
     }
 }
 
-/// The same local hours one day later, read in the callback's zone.
-fn next_day(cb: &Live) -> Option<(i64, i64, String, String)> {
-    let zone: Tz = cb.timezone.parse().ok()?;
+/// A window moved to the next day.
+struct Moved {
+    start: i64,
+    end: i64,
+    open_until: i64,
+    local_start: String,
+    local_end: String,
+}
+
+/// The same local hours one day later, read in the callback's zone and clipped to calling
+/// hours; `None` if no minute of it may be called.
+fn next_day(cb: &Live, policy: &Policy) -> Option<Moved> {
+    let zone = zone_of(cb);
     let parse = |s: &str| NaiveDateTime::parse_from_str(s, "%d/%m/%Y %H:%M").ok();
     let start = parse(&cb.local_start)? + Duration::days(1);
     let end = parse(&cb.local_end)? + Duration::days(1);
     let length = cb.window_end - cb.window_start;
-    let (start_utc, _) = to_utc(zone, start);
-    let (end_utc, _) = to_utc(zone, end);
-    let start_ms = start_utc.timestamp_millis();
+    let start_ms = to_utc(zone, start).0.timestamp_millis();
+    let end_ms = to_utc(zone, end).0.timestamp_millis();
     // A point window keeps its length.
-    let end_ms = if end_utc.timestamp_millis() > start_ms {
-        end_utc.timestamp_millis()
+    let end_ms = if end_ms > start_ms {
+        end_ms
     } else {
         start_ms + length
     };
-    Some((start_ms, end_ms, format_local(start), format_local(end)))
+    let (start_ms, end_ms) = match &policy.calling_hours {
+        None => (start_ms, end_ms),
+        Some(hours) => {
+            let (s, e) = hours.clip(zone, utc(start_ms), utc(end_ms))?;
+            (s.timestamp_millis(), e.timestamp_millis())
+        }
+    };
+    let (_, open_until) = callable(policy, zone, start_ms, end_ms)?;
+    Some(Moved {
+        start: start_ms,
+        end: end_ms,
+        open_until,
+        local_start: format_local(start),
+        local_end: format_local(end),
+    })
 }
 
 /// A dialer's report. `connected` completes the callback; the other results retry inside the
@@ -518,7 +639,9 @@ pub fn record_attempt(
 ) -> Result<Option<i64>, TransitionError> {
     let cb = load(conn, id)?.ok_or(TransitionError::Unknown(id))?;
     let late_connect = cb.state == "expired" && result == AttemptResult::Connected;
-    if cb.state != "due" && !late_connect {
+    // Paused at the close of calling hours while a dialer held the redial: its report counts.
+    let paused_in_hand = cb.state == "scheduled" && holds_redial(conn, &cb)?;
+    if cb.state != "due" && !late_connect && !paused_in_hand {
         return Err(TransitionError::Finished {
             id,
             state: cb.state,
@@ -554,17 +677,20 @@ pub fn record_attempt(
         return Ok(None);
     }
     let retry_at = now_ms + delay.num_milliseconds();
-    if retry_at >= cb.window_end {
+    let Some((open, until)) = callable(policy, zone_of(&cb), retry_at, cb.window_end) else {
         expire(conn, id, "window-ended", now)?;
         return Ok(None);
-    }
-    let stage_at = (retry_at - STAGE_AHEAD.num_milliseconds()).max(now_ms);
+    };
+    Ok(Some(reschedule(conn, id, open, until, now)?))
+}
+
+/// Whether a dialer holds (or has acked) the callback's current redial.
+fn holds_redial(conn: &Connection, cb: &Live) -> Result<bool, rusqlite::Error> {
     conn.prepare_cached(
-        "UPDATE callbacks SET state = 'scheduled', open_at = ?2, next_at = ?3, staged = 0
-         WHERE id = ?1",
+        "SELECT EXISTS (SELECT 1 FROM events WHERE callback_id = ?1 AND type = 'redial'
+             AND state IN ('leased', 'acked') AND attempt = ?2)",
     )?
-    .execute(params![id, retry_at, stage_at])?;
-    Ok(Some(stage_at))
+    .query_row(params![cb.id, cb.attempts + 1], |r| r.get(0))
 }
 
 /// Any live state → cancelled; its open events are withdrawn.

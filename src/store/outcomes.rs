@@ -87,7 +87,7 @@ pub fn set_outcome(
             now,
         });
     }
-    let callback_id = lifecycle::create(conn, req, &new.window, now)?;
+    let callback_id = lifecycle::create(conn, req, &new.window, now, policy)?;
     let now_ms = now.timestamp_millis();
     match current {
         Some(current) => {

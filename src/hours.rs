@@ -1,0 +1,257 @@
+//! Calling hours: the local hours and weekdays in which a contact may be dialed
+//! (`--calling-hours 08:00-21:00`, `--calling-days Mon-Sat`), always read in the contact's zone.
+//!
+//! Rules (documented in the README):
+//! * the hours are one span per allowed day, `open` inclusive to `close` exclusive; `24:00`
+//!   closes at the next midnight, and spans of consecutive days that meet at midnight are one;
+//! * open and close are local wall-clock times and follow the zone's daylight-saving rules like
+//!   window times do (a gap moves forward, an overlap takes the earlier instant);
+//! * a window is clipped to the first allowed instant at or after its start and the last
+//!   allowed instant at or before its end; a window without an allowed minute is refused;
+//! * inside a window, a redial is only leasable while calling is allowed: at a close the
+//!   callback pauses and its next redial is staged for the next opening.
+
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use chrono_tz::Tz;
+
+use crate::lcm::window::to_utc;
+
+const MINUTES_PER_DAY: u32 = 24 * 60;
+const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const EVERY_DAY: u8 = 0b111_1111;
+
+/// When calling is allowed. `None` where a [`CallingHours`] is optional means: always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallingHours {
+    /// Minutes after local midnight, `open < close <= 1440`.
+    open: u32,
+    close: u32,
+    /// Bit `n` set: weekday `n` (Monday = 0) is a calling day. Never empty.
+    days: u8,
+}
+
+/// An allowed span in UTC: `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl CallingHours {
+    /// The rules from the two flags; `None` when they allow every minute of every day.
+    pub fn new(hours: Option<(u32, u32)>, days: Option<u8>) -> Option<Self> {
+        let (open, close) = hours.unwrap_or((0, MINUTES_PER_DAY));
+        let days = days.unwrap_or(EVERY_DAY);
+        if (open, close, days) == (0, MINUTES_PER_DAY, EVERY_DAY) {
+            return None;
+        }
+        Some(Self { open, close, days })
+    }
+
+    /// Parses `HH:MM-HH:MM` (`--calling-hours`): open before close, `24:00` allowed as close.
+    pub fn parse_hours(s: &str) -> Result<(u32, u32), String> {
+        let expected = "expected HH:MM-HH:MM with the opening before the close, e.g. 08:00-21:00";
+        let (open, close) = s
+            .split_once('-')
+            .ok_or_else(|| format!("calling hours {s:?}: {expected}"))?;
+        let minutes = |t: &str| -> Option<u32> {
+            let (h, m) = t.trim().split_once(':')?;
+            if h.len() != 2 || m.len() != 2 {
+                return None;
+            }
+            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+            (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+        };
+        match (minutes(open), minutes(close)) {
+            (Some(open), Some(close)) if open < close => Ok((open, close)),
+            _ => Err(format!("calling hours {s:?}: {expected}")),
+        }
+    }
+
+    /// Parses weekdays (`--calling-days`): names and ranges, comma-separated, e.g. `Mon-Sat`,
+    /// `Mon-Fri,Sun`, `Fri-Mon` (a range may wrap past Sunday).
+    pub fn parse_days(s: &str) -> Result<u8, String> {
+        let expected = "expected weekdays such as Mon-Sat or Mon-Fri,Sun";
+        let day = |name: &str| {
+            DAY_NAMES
+                .iter()
+                .position(|d| d.eq_ignore_ascii_case(name.trim()))
+                .ok_or_else(|| format!("calling days {s:?}: {:?} is not a day; {expected}", name.trim()))
+        };
+        let mut days = 0u8;
+        for part in s.split(',') {
+            let (from, to) = match part.split_once('-') {
+                Some((from, to)) => (day(from)?, day(to)?),
+                None => (day(part)?, day(part)?),
+            };
+            let mut d = from;
+            loop {
+                days |= 1 << d;
+                if d == to {
+                    break;
+                }
+                d = (d + 1) % 7;
+            }
+        }
+        Ok(days)
+    }
+
+    fn allows_day(&self, date: NaiveDate) -> bool {
+        self.days & (1 << date.weekday().num_days_from_monday()) != 0
+    }
+
+    /// Whether a local wall-clock time is inside calling hours.
+    pub fn allows_local(&self, local: NaiveDateTime) -> bool {
+        let minute = local.hour() * 60 + local.minute();
+        self.allows_day(local.date()) && (self.open..self.close).contains(&minute)
+    }
+
+    /// Whether the instant `at` is inside calling hours in `zone`.
+    pub fn allows(&self, zone: Tz, at: DateTime<Utc>) -> bool {
+        self.allows_local(at.with_timezone(&zone).naive_local())
+    }
+
+    /// The allowed span of local day `date`, as instants, if `date` is a calling day.
+    fn day_span(&self, zone: Tz, date: NaiveDate) -> Option<Span> {
+        if !self.allows_day(date) {
+            return None;
+        }
+        let at = |minutes: u32| {
+            let local = date.and_time(NaiveTime::MIN) + chrono::Duration::minutes(minutes.into());
+            to_utc(zone, local).0
+        };
+        let span = Span {
+            start: at(self.open),
+            end: at(self.close),
+        };
+        (span.start < span.end).then_some(span)
+    }
+
+    /// The allowed span that contains `at` or comes first after it, with its start moved up
+    /// to `at` when `at` is inside it. Spans of consecutive days that meet are joined. Calling
+    /// days recur weekly, so there is always one within eight days.
+    pub fn span_from(&self, zone: Tz, at: DateTime<Utc>) -> Span {
+        let today = at.with_timezone(&zone).date_naive();
+        let mut found: Option<(NaiveDate, Span)> = None;
+        for offset in 0..=9 {
+            let Some(date) = today.checked_sub_days(Days::new(1)).and_then(|d| d.checked_add_days(Days::new(offset))) else {
+                continue;
+            };
+            if let Some(span) = self.day_span(zone, date).filter(|s| s.end > at) {
+                found = Some((date, span));
+                break;
+            }
+        }
+        // Unreachable with a non-empty set of days; an instant at the end of chrono's calendar
+        // is treated as always allowed rather than never.
+        let Some((mut date, mut span)) = found else {
+            return Span {
+                start: at,
+                end: DateTime::<Utc>::MAX_UTC,
+            };
+        };
+        span.start = span.start.max(at);
+        while let Some(next) = date
+            .checked_add_days(Days::new(1))
+            .and_then(|d| Some((d, self.day_span(zone, d)?)))
+            .filter(|(_, next)| next.start == span.end)
+        {
+            (date, span.end) = (next.0, next.1.end);
+        }
+        span
+    }
+
+    /// The part of `[start, end)` that starts and ends inside calling hours: from the first
+    /// allowed instant at or after `start` to the last allowed instant at or before `end`.
+    /// `None` if no minute of the window is allowed.
+    pub fn clip(
+        &self,
+        zone: Tz,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let first = self.span_from(zone, start);
+        if first.start >= end {
+            return None;
+        }
+        // The last local day whose span begins before `end`, walking back from `end`.
+        let mut date = end.with_timezone(&zone).date_naive();
+        loop {
+            if let Some(span) = self.day_span(zone, date).filter(|s| s.start < end) {
+                return Some((first.start, span.end.min(end)));
+            }
+            date = date.pred_opt()?;
+        }
+    }
+}
+
+impl fmt::Display for CallingHours {
+    /// `Mon-Sat 08:00-21:00`, the form the flags take.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ranges = Vec::new();
+        let mut d = 0;
+        while d < 7 {
+            if self.days & (1 << d) == 0 {
+                d += 1;
+                continue;
+            }
+            let from = d;
+            while d + 1 < 7 && self.days & (1 << (d + 1)) != 0 {
+                d += 1;
+            }
+            ranges.push(if from == d {
+                DAY_NAMES[from].to_owned()
+            } else {
+                format!("{}-{}", DAY_NAMES[from], DAY_NAMES[d])
+            });
+            d += 1;
+        }
+        let hm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+        write!(
+            f,
+            "{} {}-{}",
+            ranges.join(","),
+            hm(self.open),
+            hm(self.close)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn rules(hours: &str, days: &str) -> CallingHours {
+        CallingHours::new(
+            Some(CallingHours::parse_hours(hours).unwrap()),
+            Some(CallingHours::parse_days(days).unwrap()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn flags_parse_and_print_back() {
+        assert_eq!(rules("08:00-21:00", "Mon-Sat").to_string(), "Mon-Sat 08:00-21:00");
+        assert_eq!(rules("09:30-24:00", "sat,Mon-Wed").to_string(), "Mon-Wed,Sat 09:30-24:00");
+        assert_eq!(CallingHours::parse_days("Fri-Mon").unwrap(), 0b111_0001);
+        assert!(CallingHours::parse_hours("21:00-08:00").is_err());
+        assert!(CallingHours::parse_hours("8:00-21:00").is_err());
+        assert!(CallingHours::parse_hours("08:00-24:01").is_err());
+        assert!(CallingHours::parse_days("Mon-Xyz").is_err());
+        assert_eq!(CallingHours::new(None, None), None);
+        assert_eq!(CallingHours::new(Some((0, 1440)), Some(EVERY_DAY)), None);
+    }
+
+    #[test]
+    fn whole_days_that_meet_at_midnight_are_one_span() {
+        let r = CallingHours::new(None, Some(CallingHours::parse_days("Mon-Fri").unwrap())).unwrap();
+        // Tuesday 2026-01-13 noon: allowed until Saturday 00:00.
+        let at = Utc.with_ymd_and_hms(2026, 1, 13, 12, 0, 0).unwrap();
+        let span = r.span_from(Tz::UTC, at);
+        assert_eq!(span.start, at);
+        assert_eq!(span.end, Utc.with_ymd_and_hms(2026, 1, 17, 0, 0, 0).unwrap());
+    }
+}
