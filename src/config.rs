@@ -186,10 +186,18 @@ pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
 /// A duration in the largest unit that divides it, the form [`parse_duration`] reads.
 pub fn format_duration(d: chrono::Duration) -> String {
     let ms = d.num_milliseconds();
-    [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
-        .into_iter()
-        .find(|(_, unit)| ms % unit == 0 && ms != 0)
-        .map_or_else(|| format!("{ms}ms"), |(name, unit)| format!("{}{name}", ms / unit))
+    [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ]
+    .into_iter()
+    .find(|(_, unit)| ms % unit == 0 && ms != 0)
+    .map_or_else(
+        || format!("{ms}ms"),
+        |(name, unit)| format!("{}{name}", ms / unit),
+    )
 }
 
 #[cfg(test)]

@@ -78,7 +78,12 @@ impl CallingHours {
             DAY_NAMES
                 .iter()
                 .position(|d| d.eq_ignore_ascii_case(name.trim()))
-                .ok_or_else(|| format!("calling days {s:?}: {:?} is not a day; {expected}", name.trim()))
+                .ok_or_else(|| {
+                    format!(
+                        "calling days {s:?}: {:?} is not a day; {expected}",
+                        name.trim()
+                    )
+                })
         };
         let mut days = 0u8;
         for part in s.split(',') {
@@ -136,7 +141,10 @@ impl CallingHours {
         let today = at.with_timezone(&zone).date_naive();
         let mut found: Option<(NaiveDate, Span)> = None;
         for offset in 0..=9 {
-            let Some(date) = today.checked_sub_days(Days::new(1)).and_then(|d| d.checked_add_days(Days::new(offset))) else {
+            let Some(date) = today
+                .checked_sub_days(Days::new(1))
+                .and_then(|d| d.checked_add_days(Days::new(offset)))
+            else {
                 continue;
             };
             if let Some(span) = self.day_span(zone, date).filter(|s| s.end > at) {
@@ -234,8 +242,14 @@ mod tests {
 
     #[test]
     fn flags_parse_and_print_back() {
-        assert_eq!(rules("08:00-21:00", "Mon-Sat").to_string(), "Mon-Sat 08:00-21:00");
-        assert_eq!(rules("09:30-24:00", "sat,Mon-Wed").to_string(), "Mon-Wed,Sat 09:30-24:00");
+        assert_eq!(
+            rules("08:00-21:00", "Mon-Sat").to_string(),
+            "Mon-Sat 08:00-21:00"
+        );
+        assert_eq!(
+            rules("09:30-24:00", "sat,Mon-Wed").to_string(),
+            "Mon-Wed,Sat 09:30-24:00"
+        );
         assert_eq!(CallingHours::parse_days("Fri-Mon").unwrap(), 0b111_0001);
         assert!(CallingHours::parse_hours("21:00-08:00").is_err());
         assert!(CallingHours::parse_hours("8:00-21:00").is_err());
@@ -247,11 +261,15 @@ mod tests {
 
     #[test]
     fn whole_days_that_meet_at_midnight_are_one_span() {
-        let r = CallingHours::new(None, Some(CallingHours::parse_days("Mon-Fri").unwrap())).unwrap();
+        let r =
+            CallingHours::new(None, Some(CallingHours::parse_days("Mon-Fri").unwrap())).unwrap();
         // Tuesday 2026-01-13 noon: allowed until Saturday 00:00.
         let at = Utc.with_ymd_and_hms(2026, 1, 13, 12, 0, 0).unwrap();
         let span = r.span_from(Tz::UTC, at);
         assert_eq!(span.start, at);
-        assert_eq!(span.end, Utc.with_ymd_and_hms(2026, 1, 17, 0, 0, 0).unwrap());
+        assert_eq!(
+            span.end,
+            Utc.with_ymd_and_hms(2026, 1, 17, 0, 0, 0).unwrap()
+        );
     }
 }

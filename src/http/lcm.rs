@@ -9,8 +9,8 @@ use axum::Json;
 
 use super::log::LoggedCallId;
 use super::{AppState, BODY_LIMIT};
-use crate::lcm::envelope::{self, Envelope, ReplyHead};
 use crate::config::format_duration;
+use crate::lcm::envelope::{self, Envelope, ReplyHead};
 use crate::lcm::{LcmError, PersonalCallback, UtcWindow};
 use crate::store::outcomes::{self, NewOutcome};
 

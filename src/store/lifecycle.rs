@@ -269,7 +269,10 @@ pub fn create(
     if let Some(old) = superseded {
         events::withdraw_open(conn, old, now)?;
     }
-    let (start, end) = (window.start.timestamp_millis(), window.end.timestamp_millis());
+    let (start, end) = (
+        window.start.timestamp_millis(),
+        window.end.timestamp_millis(),
+    );
     let open_until = callable(policy, window.zone, start, end).map_or(end, |(_, until)| until);
     conn.prepare_cached(
         "INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,

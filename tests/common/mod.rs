@@ -2,6 +2,8 @@
 //! clock the test controls, and a typed client for it.
 #![allow(dead_code)]
 
+pub mod rig;
+
 use std::path::PathBuf;
 use std::sync::Once;
 
