@@ -602,3 +602,29 @@ async fn a_window_with_no_allowed_minute_is_refused_by_the_rig_too() {
         "clipped to 08:00 EST"
     );
 }
+
+#[tokio::test]
+async fn a_window_stored_after_the_close_waits_for_the_next_opening() {
+    let rig = Rig::new(evening_policy(Fallback::Expire));
+    // 22:00 in New York on Tuesday; the window began at 20:00 and runs to 10:00 tomorrow.
+    rig.clock.set(utc("2026-01-14T03:00:00Z"));
+    rig.login("agent", true).await;
+    let id = rig
+        .callback_local(
+            "ACC",
+            "agent",
+            new_york(),
+            local("2026-01-13 20:00"),
+            local("2026-01-14 10:00"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rig.state(id).await.0, "scheduled");
+    let open_at: i64 = rig
+        .sql("SELECT open_at FROM callbacks WHERE id = ?1", id)
+        .await;
+    assert_eq!(open_at, utc("2026-01-14T13:00:00Z").timestamp_millis());
+    assert!(lease_at(&rig, utc("2026-01-14T03:00:00Z")).await.is_empty());
+    rig.tick_at(utc("2026-01-14T12:59:00Z")).await;
+    assert_eq!(lease_at(&rig, utc("2026-01-14T13:00:00Z")).await, vec![id]);
+}

@@ -273,13 +273,15 @@ pub fn create(
         window.start.timestamp_millis(),
         window.end.timestamp_millis(),
     );
-    let open_until = callable(policy, window.zone, start, end).map_or(end, |(_, until)| until);
+    // A window that has started opens now, or at the next opening if calling hours are closed.
+    let (open_at, open_until) =
+        callable(policy, window.zone, start.max(now_ms), end).unwrap_or((start, end));
     conn.prepare_cached(
         "INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
              window_end, local_start, local_end, timezone, start_dst, end_dst, state, open_at,
              next_at, supersedes, created_at, updated_at, open_until, requested_start,
              requested_end, calling_hours, window_start_local, window_end_local)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'scheduled', ?5, ?5 - ?14, ?12,
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'scheduled', ?21, ?21 - ?14, ?12,
              ?13, ?13, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?
     .execute(params![
@@ -303,6 +305,7 @@ pub fn create(
         window.calling_hours,
         window.local_rfc3339(window.start),
         window.local_rfc3339(window.end),
+        open_at,
     ])?;
     Ok(conn.last_insert_rowid())
 }
