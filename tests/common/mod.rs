@@ -2,7 +2,11 @@
 //! clock the test controls, and a typed client for it.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod rig;
+
+#[allow(unused_imports)]
+pub use process::{spawn_server, ServerProcess};
 
 use std::path::PathBuf;
 use std::sync::Once;
@@ -212,74 +216,6 @@ pub fn lcm_error(reply: &Value) -> &Value {
         "expected a refusal: {reply}"
     );
     &response(reply)["error"]
-}
-
-/// The release-like binary as a child process, for tests that kill it.
-pub struct ServerProcess {
-    pub child: std::process::Child,
-    pub base: String,
-}
-
-/// Starts `redial serve` on `db` at a free port and waits for its "serving" log line.
-pub fn spawn_server(db: &std::path::Path, args: &[&str]) -> ServerProcess {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_redial"))
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-        ])
-        .arg(db)
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before announcing its address")
-            .unwrap();
-        let entry: Value = serde_json::from_str(&line).unwrap();
-        if let Some(address) = entry["fields"]["address"].as_str() {
-            break address.to_owned();
-        }
-    };
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    ServerProcess {
-        child,
-        base: format!("http://{address}"),
-    }
-}
-
-impl ServerProcess {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// SIGKILL: no shutdown, no flush.
-    pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM and the exit code.
-    pub fn terminate(mut self) -> Option<i32> {
-        let pid = self.child.id().to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap().code()
-    }
 }
 
 /// A blocking POST for tests that drive a child process.
