@@ -4,6 +4,7 @@
 //! cargo bench --bench load               # the full run (preloads of 10k, 100k and 1M)
 //! cargo bench --bench load -- --quick    # a small run, for CI: numbers not judged
 //! cargo bench --bench load -- --huge     # adds a preload of 10M (several GB of disk)
+//! cargo bench --bench load -- --only ingest   # one section: ingest, growth or dispatch
 //! ```
 //!
 //! * Ingest: the release binary as a child process on a temporary database (`synchronous=FULL`),
@@ -42,6 +43,8 @@ use tokio_util::sync::CancellationToken;
 
 struct Plan {
     quick: bool,
+    /// Run only this section (`ingest`, `growth`, `dispatch`).
+    only: Option<String>,
     preloads: Vec<i64>,
     ingest_levels: Vec<usize>,
     ingest_requests: usize,
@@ -54,12 +57,21 @@ struct Plan {
 }
 
 impl Plan {
+    fn runs(&self, section: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == section)
+    }
+
     fn from_args() -> Self {
         let args: Vec<String> = std::env::args().collect();
         let has = |flag: &str| args.iter().any(|a| a == flag);
+        let only = args
+            .iter()
+            .position(|a| a == "--only")
+            .and_then(|i| args.get(i + 1).cloned());
         if has("--quick") {
             return Self {
                 quick: true,
+                only,
                 preloads: vec![10_000],
                 ingest_levels: vec![16, 64],
                 ingest_requests: 2_000,
@@ -77,6 +89,7 @@ impl Plan {
         }
         Self {
             quick: false,
+            only,
             preloads,
             ingest_levels: vec![16, 64, 256],
             ingest_requests: 40_000,
@@ -100,33 +113,35 @@ fn main() {
     );
     println!("{}\n", machine(scratch.path()));
 
-    let ingest = ingest_levels(&plan, scratch.path());
-    let raw = baseline(scratch.path(), "raw", plan.raw_rows, 1_000);
-    let naive = baseline(scratch.path(), "naive", plan.naive_rows, 1);
-    report_ingest(&ingest, raw, naive);
-
-    let db = scratch.path().join("grown.db");
-    let mut growth = Vec::new();
-    let mut loaded = 0;
-    for &size in &plan.preloads {
-        preload_far(&db, loaded, size);
-        loaded = size;
-        let runtime = runtime();
-        let (burst, spread, dispatch) = runtime.block_on(due_lag(&db, &plan, size));
-        let server = server_on(&db, &plan, size);
-        growth.push(GrowthRow {
-            size,
-            burst,
-            spread,
-            dispatch,
-            server,
-        });
+    if plan.runs("ingest") {
+        let ingest = ingest_levels(&plan, scratch.path());
+        let raw = baseline(scratch.path(), "raw", plan.raw_rows, 1_000);
+        let naive = baseline(scratch.path(), "naive", plan.naive_rows, 1);
+        report_ingest(&ingest, raw, naive);
     }
-    report_growth(&growth);
-
-    let runtime = runtime();
-    let rows = runtime.block_on(dispatch_matrix(scratch.path(), &plan));
-    report_dispatch(&rows);
+    if plan.runs("growth") {
+        let db = scratch.path().join("grown.db");
+        let mut growth = Vec::new();
+        let mut loaded = 0;
+        for &size in &plan.preloads {
+            preload_far(&db, loaded, size);
+            loaded = size;
+            let (burst, spread, dispatch) = runtime().block_on(due_lag(&db, &plan, size));
+            let server = server_on(&db, &plan, size);
+            growth.push(GrowthRow {
+                size,
+                burst,
+                spread,
+                dispatch,
+                server,
+            });
+        }
+        report_growth(&growth);
+    }
+    if plan.runs("dispatch") {
+        let rows = runtime().block_on(dispatch_matrix(scratch.path(), &plan));
+        report_dispatch(&rows);
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {

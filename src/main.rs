@@ -10,10 +10,15 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Log lines are written by their own thread, in batches, so a request never waits for
+    // stderr; if that thread falls far behind, lines are dropped rather than requests slowed.
+    // The guard flushes what is buffered when `main` returns.
+    let (writer, _flush_logs) =
+        tracing_appender::non_blocking(std::io::BufWriter::new(std::io::stderr()));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match cli.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),

@@ -58,6 +58,9 @@ pub enum StoreError {
     },
     #[error("the database writer has stopped")]
     Closed,
+    /// The transaction was rolled back for a reason outside this request; trying again works.
+    #[error("not stored, try again: {0}")]
+    Aborted(String),
     #[error("{0}")]
     Schema(String),
     #[error("{0}")]
@@ -139,8 +142,8 @@ pub fn open_write_connection(path: &Path, sync: Synchronous) -> Result<Connectio
         Synchronous::Full => "FULL",
         Synchronous::Normal => "NORMAL",
     };
-    // Each request runs in a savepoint, whose undo journal would otherwise be a temporary
-    // file written for every page it touches; in memory it costs a page copy.
+    // Statement journals (a statement that fails is undone alone) stay in memory rather than
+    // in a temporary file written for every page a statement touches.
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
     ))?;

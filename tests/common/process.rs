@@ -24,7 +24,10 @@ pub fn spawn_server(db: &std::path::Path, args: &[&str]) -> ServerProcess {
         ])
         .arg(db)
         .args(args)
-        .env("RUST_LOG", "info")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_RUST_LOG").unwrap_or("info".into()),
+        )
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
