@@ -52,6 +52,13 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "REDIAL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Bearer tokens and their roles, one `<token> <role>[,<role>...]` per line (README:
+    /// Security). Without it every request is allowed, and only a loopback address is served.
+    #[arg(long, env = "REDIAL_TOKENS")]
+    pub tokens: Option<PathBuf>,
+    /// Serve a non-loopback address without tokens.
+    #[arg(long, env = "REDIAL_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
     /// SQLite database file; created, with its folder, on first start.
     #[arg(long, env = "REDIAL_DB", default_value = "data/redial.db")]
     pub db: PathBuf,

@@ -15,6 +15,9 @@ pub struct DialerArgs {
     /// Base URL of the redial service.
     #[arg(long, env = "REDIAL_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// Bearer token with the `dialer` role, when the service checks tokens.
+    #[arg(long, env = "REDIAL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// This dialer's name; leases and acks are held per consumer.
     #[arg(long)]
     pub consumer: String,
@@ -59,7 +62,17 @@ impl DialResult {
 
 /// Runs the dialer until interrupted or `--max-events` is reached.
 pub async fn run(args: DialerArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &args.token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the token must be printable ASCII")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .context("cannot build the HTTP client")?;
     let base = args.url.trim_end_matches('/').to_owned();
     let mut handled: HashSet<i64> = HashSet::new();
     let mut count = 0u64;

@@ -51,9 +51,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let address = listener.local_addr()?;
+    let tokens = match &config.tokens {
+        Some(path) => Some(Arc::new(http::auth::Tokens::load(path).map_err(anyhow::Error::msg)?)),
+        None if address.ip().is_loopback() || config.insecure_no_auth => None,
+        None => anyhow::bail!(
+            "refusing to serve {address} without --tokens: anyone who can reach it could set              outcomes and read the queue; give --tokens FILE, or --insecure-no-auth to accept that"
+        ),
+    };
     let (store, writer) = Store::open(&config.store_options())
         .with_context(|| format!("cannot start on {}", config.db.display()))?;
-    let address = listener.local_addr()?;
     tracing::info!(%address, db = %config.db.display(), timezone = %config.timezone, "redial serving");
 
     let stop = CancellationToken::new();
@@ -86,6 +93,7 @@ pub async fn serve(
         clock,
         config: Arc::new(config),
         policy,
+        tokens,
     });
     let stopping = stop.clone();
     let served = axum::serve(listener, app)

@@ -1,6 +1,7 @@
 //! The HTTP API: thin axum handlers that parse at the edge, hand the work to the store, and map
 //! every refusal to an envelope. Routes are listed in [`router`].
 
+pub mod auth;
 mod error;
 mod lcm;
 mod log;
@@ -38,9 +39,12 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub policy: Arc<Policy>,
     pub queue: Queue,
+    /// `None`: no authentication (a loopback address, or `--insecure-no-auth`).
+    pub tokens: Option<Arc<auth::Tokens>>,
 }
 
 pub fn router(state: AppState) -> Router {
+    let tokens = state.tokens.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/lcm", post(lcm::post_lcm))
@@ -55,6 +59,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/queue/ack", post(queue::ack))
         .route("/v1/queue/nack", post(queue::nack))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            tokens,
+            auth::authorize,
+        ))
         .layer(axum::middleware::from_fn(log::log_request))
         .with_state(state)
 }

@@ -52,6 +52,10 @@ pub enum LcmError {
         /// The limit as configured, e.g. `365d`.
         horizon: String,
     },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("the service cannot store the request now: {0}")]
     Store(#[from] StoreError),
 }
@@ -67,6 +71,8 @@ impl LcmError {
     pub fn status(&self) -> u16 {
         match self {
             LcmError::TooLarge { .. } => 413,
+            LcmError::Unauthorized(_) => 401,
+            LcmError::Forbidden(_) => 403,
             LcmError::Store(_) => 503,
             _ => 400,
         }
@@ -93,6 +99,8 @@ impl LcmError {
             | LcmError::WindowOver { .. }
             | LcmError::OutsideCallingHours(_)
             | LcmError::BeyondHorizon { .. } => "Invalid callback window.".to_owned(),
+            LcmError::Unauthorized(_) => "Unauthorized.".to_owned(),
+            LcmError::Forbidden(_) => "Forbidden.".to_owned(),
             LcmError::Store(_) => "Service unavailable, try again.".to_owned(),
         }
     }
@@ -105,7 +113,11 @@ impl LcmError {
     /// The offending field, where there is one.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            LcmError::TooLarge { .. } | LcmError::NotJson(_) | LcmError::Store(_) => None,
+            LcmError::TooLarge { .. }
+            | LcmError::NotJson(_)
+            | LcmError::Store(_)
+            | LcmError::Unauthorized(_)
+            | LcmError::Forbidden(_) => None,
             LcmError::Envelope(e) | LcmError::Field(e) => Some(e.field),
             LcmError::EmptyCallId | LcmError::UnknownCall(_) => Some("callid"),
             LcmError::AccountMismatch { .. } => Some("AccountNumber"),

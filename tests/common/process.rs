@@ -7,6 +7,8 @@ use serde_json::Value;
 pub struct ServerProcess {
     pub child: std::process::Child,
     pub base: String,
+    /// Every log line the server has written so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// Starts `redial serve` on `db` at a free port and waits for its "serving" log line.
@@ -44,10 +46,17 @@ pub fn spawn_server(db: &std::path::Path, args: &[&str]) -> ServerProcess {
         }
     };
     // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
     ServerProcess {
         child,
         base: format!("http://{address}"),
+        log,
     }
 }
 

@@ -1,0 +1,188 @@
+//! Roles and tokens: who may call what, the 401 and 403 envelopes, tokens kept out of logs, and
+//! the refusal to serve a non-loopback address without tokens.
+
+mod common;
+
+use common::{seed_request, spawn_app_in, spawn_server, t0, TestApp};
+use redial::clock::Clock;
+use serde_json::{json, Value};
+
+const DESKTOP: &str = "desk-0123456789abcdef";
+const TELEPHONY: &str = "tele-0123456789abcdef";
+const DIALER: &str = "dial-0123456789abcdef";
+const REPORTING: &str = "repo-0123456789abcdef";
+const ADMIN: &str = "admi-0123456789abcdef";
+
+fn tokens_file(dir: &tempfile::TempDir) -> String {
+    let path = dir.path().join("tokens");
+    std::fs::write(
+        &path,
+        format!(
+            "# token roles\n{DESKTOP} desktop\n{TELEPHONY} telephony\n{DIALER} dialer\n\
+             {REPORTING} reporting\n{ADMIN} admin\n"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+async fn secured() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = tokens_file(&dir);
+    spawn_app_in(dir, Clock::manual(t0()), &["--tokens", &tokens]).await
+}
+
+/// `method path` with `token` (if any): the status and the JSON body.
+async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+    let body = match path {
+        "/v1/lcm" => seed_request(),
+        "/v1/calls" => {
+            json!({"callid": "12345", "AccountNumber": "5|3|1|0|0|44|1", "UserID": "testagent"})
+        }
+        "/v1/queue/lease" => json!({"consumer": "d"}),
+        "/v1/callbacks/1/attempts" => json!({"result": "busy"}),
+        _ => json!({}),
+    };
+    let mut request = match method {
+        "GET" => app.client.get(app.url(path)),
+        _ => app.client.post(app.url(path)).json(&body),
+    };
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Each route and the one role (besides admin) that may use it.
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", "/v1/lcm", DESKTOP),
+    ("POST", "/v1/agents/testagent/login", TELEPHONY),
+    ("POST", "/v1/calls", TELEPHONY),
+    ("POST", "/v1/queue/lease", DIALER),
+    ("POST", "/v1/callbacks/1/attempts", DIALER),
+    ("GET", "/v1/callbacks/1", REPORTING),
+];
+
+#[tokio::test]
+async fn each_route_answers_its_role_and_admin_and_no_other() {
+    let app = secured().await;
+    for &(method, path, role) in ROUTES {
+        for token in [DESKTOP, TELEPHONY, DIALER, REPORTING, ADMIN] {
+            let (status, body) = call(&app, method, path, Some(token)).await;
+            let may =
+                token == role || token == ADMIN || (path == "/v1/callbacks/1" && token == DIALER);
+            if may {
+                assert!(
+                    status != 401 && status != 403,
+                    "{method} {path} with {token}: {status} {body}"
+                );
+            } else {
+                assert_eq!(status, 403, "{method} {path} with {token}: {body}");
+            }
+        }
+    }
+    let (status, body) = call(&app, "GET", "/healthz", None).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("ok")),
+        "health is open"
+    );
+}
+
+#[tokio::test]
+async fn missing_and_unknown_tokens_get_401_with_an_envelope() {
+    let app = secured().await;
+    for token in [None, Some("not-a-known-token-at-all")] {
+        let (status, body) = call(&app, "POST", "/v1/lcm", token).await;
+        assert_eq!(status, 401);
+        assert_eq!(
+            body["subtopic"],
+            "SetBusinessOutcomeWithPersonalCallbackResult"
+        );
+        let error = &body["message"]["response"]["error"];
+        assert_eq!(body["message"]["response"]["success"], false);
+        assert_eq!(error["message"], "Unauthorized.");
+        assert_eq!(error["type"], "WS_Error");
+        assert!(
+            error["detail"].as_str().unwrap().contains("token"),
+            "{body}"
+        );
+
+        let (status, body) = call(&app, "POST", "/v1/queue/lease", token).await;
+        assert_eq!(status, 401);
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"]["message"], "Unauthorized.");
+    }
+    let (status, body) = call(&app, "POST", "/v1/lcm", Some(DIALER)).await;
+    assert_eq!(status, 403);
+    let error = &body["message"]["response"]["error"];
+    assert_eq!(error["message"], "Forbidden.");
+    assert!(
+        error["detail"].as_str().unwrap().contains("desktop"),
+        "{body}"
+    );
+    assert_eq!(app.count("outcomes"), 0, "nothing was stored");
+}
+
+#[test]
+fn tokens_never_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = tokens_file(&dir);
+    let server = spawn_server(&dir.path().join("redial.db"), &["--tokens", &tokens]);
+    for token in [DESKTOP, "an-unknown-token-0123456789"] {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let status = runtime.block_on(async {
+            reqwest::Client::new()
+                .post(server.url("/v1/lcm"))
+                .bearer_auth(token)
+                .json(&seed_request())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+        assert_ne!(status, 200);
+    }
+    let log = std::sync::Arc::clone(&server.log);
+    assert_eq!(server.terminate(), Some(0));
+    let log = log.lock().unwrap();
+    let requests = log.iter().filter(|l| l.contains("/v1/lcm")).count();
+    assert_eq!(requests, 2, "both requests were logged: {log:?}");
+    for line in log.iter() {
+        assert!(
+            !line.contains(DESKTOP) && !line.contains("an-unknown-token"),
+            "a token in the log: {line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_public_address_needs_tokens_or_an_explicit_opt_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("redial.db").display().to_string();
+    let config = redial::config::Config::from_args(["--db", db.as_str()]).unwrap();
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let refused = redial::serve(config, Clock::manual(t0()), listener, async {}).await;
+    let message = refused.unwrap_err().to_string();
+    assert!(
+        message.contains("--tokens") && message.contains("--insecure-no-auth"),
+        "{message}"
+    );
+    assert!(
+        !dir.path().join("redial.db").exists(),
+        "refused before touching the database"
+    );
+
+    let config =
+        redial::config::Config::from_args(["--db", db.as_str(), "--insecure-no-auth"]).unwrap();
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    // Told to stop at once: it starts, then stops cleanly.
+    redial::serve(config, Clock::manual(t0()), listener, async {})
+        .await
+        .unwrap();
+}
