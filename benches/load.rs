@@ -518,6 +518,7 @@ impl Live {
             signals,
             policy,
             stop: stop.clone(),
+            long_polls: Arc::new(tokio::sync::Semaphore::new(512)),
         };
         Self {
             store,

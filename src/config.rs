@@ -79,6 +79,15 @@ pub struct Config {
     /// `Mon-Fri,Sun` (default: every day).
     #[arg(long, env = "REDIAL_CALLING_DAYS", value_parser = CallingHours::parse_days)]
     pub calling_days: Option<u8>,
+    /// The most connections served at once; more wait to be accepted.
+    #[arg(long, env = "REDIAL_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// How long a request may take before it is answered 503 (a lease gets its wait on top).
+    #[arg(long, env = "REDIAL_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: chrono::Duration,
+    /// The most dialers long-polling at once; more are answered 503.
+    #[arg(long, env = "REDIAL_MAX_LONG_POLLS", default_value_t = 512)]
+    pub max_long_polls: usize,
     /// `full` fsyncs every commit (survives power loss); `normal` only at checkpoints
     /// (survives a crash of the process, not of the machine).
     #[arg(long, env = "REDIAL_SYNCHRONOUS", value_enum, default_value = "full")]

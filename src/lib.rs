@@ -37,6 +37,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use tokio::sync::Semaphore;
+
 use crate::http::AppState;
 use crate::queue::Queue;
 use crate::scheduler::Signals;
@@ -63,6 +65,7 @@ pub async fn serve(
         .with_context(|| format!("cannot start on {}", config.db.display()))?;
     tracing::info!(%address, db = %config.db.display(), timezone = %config.timezone, "redial serving");
 
+    let listener = http::limits::CappedListener::new(listener, config.max_connections);
     let stop = CancellationToken::new();
     let workers = TaskTracker::new();
     let policy = Arc::new(config.policy());
@@ -88,6 +91,7 @@ pub async fn serve(
             signals,
             policy: Arc::clone(&policy),
             stop: stop.clone(),
+            long_polls: Arc::new(Semaphore::new(config.max_long_polls.max(1))),
         },
         store,
         clock,

@@ -18,13 +18,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, Method};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 
-use super::error::ApiError;
-use crate::lcm::envelope::{self, ReplyHead};
+use super::error::refusal;
 use crate::lcm::LcmError;
 
 /// What a token may do.
@@ -194,11 +192,7 @@ pub async fn authorize(
         } else {
             "send a bearer token: Authorization: Bearer <token>"
         };
-        return refuse(
-            request.uri().path(),
-            StatusCode::UNAUTHORIZED,
-            detail.into(),
-        );
+        return refusal(request.uri().path(), LcmError::Unauthorized(detail.into()));
     };
     let admin = roles & Role::Admin.bit() != 0;
     if admin || needed.iter().any(|r| roles & r.bit() != 0) {
@@ -213,29 +207,7 @@ pub async fn authorize(
             names.join(" or ")
         )
     };
-    refuse(request.uri().path(), StatusCode::FORBIDDEN, detail)
-}
-
-/// The refusal in the envelope the route speaks: LCM for `/v1/lcm`, the REST error otherwise.
-fn refuse(path: &str, status: StatusCode, detail: String) -> Response {
-    if path == "/v1/lcm" {
-        let error = if status == StatusCode::UNAUTHORIZED {
-            LcmError::Unauthorized(detail)
-        } else {
-            LcmError::Forbidden(detail)
-        };
-        return (
-            status,
-            Json(envelope::failure(&ReplyHead::default(), &error)),
-        )
-            .into_response();
-    }
-    let message = if status == StatusCode::UNAUTHORIZED {
-        "Unauthorized."
-    } else {
-        "Forbidden."
-    };
-    ApiError::new(status, message, detail).into_response()
+    refusal(request.uri().path(), LcmError::Forbidden(detail))
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::lcm::envelope::{self, ReplyHead};
 use crate::lcm::fields::FieldError;
+use crate::lcm::LcmError;
 use crate::store::telephony::CallError;
 use crate::store::StoreError;
 
@@ -78,6 +80,26 @@ impl From<CallError> for ApiError {
             CallError::Store(e) => e.into(),
         }
     }
+}
+
+/// A refusal decided before a handler runs (authentication, overload, a deadline), in the
+/// envelope the route speaks: LCM's for `/v1/lcm`, the REST error otherwise.
+pub fn refusal(path: &str, error: LcmError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    if path == "/v1/lcm" {
+        return (
+            status,
+            Json(envelope::failure(&ReplyHead::default(), &error)),
+        )
+            .into_response();
+    }
+    ApiError {
+        status,
+        message: error.message(),
+        detail: error.detail(),
+        field: error.field(),
+    }
+    .into_response()
 }
 
 impl IntoResponse for ApiError {

@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 mod lcm;
+pub mod limits;
 mod log;
 mod queue;
 mod telephony;
@@ -28,8 +29,10 @@ use crate::store::Store;
 
 pub use error::ApiError;
 
-/// The largest request body accepted; bigger ones get 413 with an envelope.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+/// The largest request body accepted; bigger ones get 413 with an envelope. The largest valid
+/// LCM request (4,000 characters of comment, each up to 4 bytes) is under 17 KiB; the limit
+/// bounds what `--max-connections` requests can hold in memory at once (64 MiB at 1,024).
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -45,6 +48,11 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     let tokens = state.tokens.clone();
+    let timeout = state
+        .config
+        .request_timeout
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(10));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/lcm", post(lcm::post_lcm))
@@ -62,6 +70,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             tokens,
             auth::authorize,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            timeout,
+            limits::deadline,
         ))
         .layer(axum::middleware::from_fn(log::log_request))
         .with_state(state)

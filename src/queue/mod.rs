@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -81,6 +82,8 @@ pub struct Queue {
     pub policy: Arc<Policy>,
     /// Cancelled at shutdown: long-polls return at once, empty.
     pub stop: CancellationToken,
+    /// One permit per dialer allowed to wait at once (`--max-long-polls`).
+    pub long_polls: Arc<Semaphore>,
 }
 
 impl Queue {
@@ -89,6 +92,7 @@ impl Queue {
     pub async fn lease(&self, req: LeaseRequest) -> Result<Vec<Event>, StoreError> {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(req.wait_ms as u64);
         let req = Arc::new(req);
+        let mut waiting: Option<OwnedSemaphorePermit> = None;
         loop {
             // Registered before looking, so a wake-up between the look and the wait is not lost.
             let ready = self.signals.events_ready.notified();
@@ -122,6 +126,18 @@ impl Queue {
                 .await?;
             if !leased.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(leased);
+            }
+            if waiting.is_none() {
+                waiting = Some(
+                    Arc::clone(&self.long_polls)
+                        .try_acquire_owned()
+                        .map_err(|_| {
+                            StoreError::Busy(
+                                "as many dialers as --max-long-polls allows are already waiting"
+                                    .into(),
+                            )
+                        })?,
+                );
             }
             tokio::select! {
                 _ = &mut ready => {}

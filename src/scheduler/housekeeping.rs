@@ -31,7 +31,9 @@ pub async fn purge_once(
     let mut total = 0;
     loop {
         let deleted = store
-            .write(move |conn| Ok::<_, StoreError>(purge::purge_batch(conn, cutoff, PURGE_BATCH)?))
+            .write_waiting(move |conn| {
+                Ok::<_, StoreError>(purge::purge_batch(conn, cutoff, PURGE_BATCH)?)
+            })
             .await?;
         total += deleted;
         if deleted == 0 {

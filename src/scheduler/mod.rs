@@ -132,7 +132,10 @@ pub async fn run(
         // From here on, any earlier instant a commit brings wakes us.
         signals.planned.store(i64::MAX, Ordering::SeqCst);
         let policy = Arc::clone(&policy);
-        let outcome = match store.write(move |conn| tick(conn, now, &policy)).await {
+        let outcome = match store
+            .write_waiting(move |conn| tick(conn, now, &policy))
+            .await
+        {
             Ok(outcome) => outcome,
             Err(StoreError::Closed) => return,
             Err(e) => {

@@ -58,6 +58,9 @@ pub enum StoreError {
     },
     #[error("the database writer has stopped")]
     Closed,
+    /// The service is at capacity; trying again shortly works.
+    #[error("the service is busy, try again shortly: {0}")]
+    Busy(String),
     /// The transaction was rolled back for a reason outside this request; trying again works.
     #[error("not stored, try again: {0}")]
     Aborted(String),
@@ -110,6 +113,17 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         self.writer.write(op).await
+    }
+
+    /// Runs `op` in the writer, waiting for room in its queue (see
+    /// [`WriterHandle::write_waiting`]).
+    pub async fn write_waiting<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer.write_waiting(op).await
     }
 
     /// Runs `op` on a read connection, off the async threads.

@@ -58,6 +58,24 @@ where
     }
 }
 
+impl<T, E, F> Request<T, E, F>
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    /// The job for `op`, and where its answer will arrive.
+    fn boxed(op: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, E>>) {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Request {
+            op: Some(op),
+            result: None,
+            reply,
+        });
+        (job, answer)
+    }
+}
+
 enum Msg {
     Job(Box<dyn Job>),
     Stop,
@@ -90,19 +108,38 @@ pub fn spawn(
 
 impl WriterHandle {
     /// Runs `op` in the writer's next group and answers once that group is committed. An `Err`
-    /// from `op` rolls back everything `op` did and nothing else.
+    /// from `op` rolls back everything `op` did and nothing else. When the queue is full the
+    /// request is refused at once ([`StoreError::Busy`]) instead of waiting: a client told to
+    /// come back is better off than one whose request waits behind thousands of others, and
+    /// the memory held by waiting requests stays bounded.
     pub async fn write<T, E, F>(&self, op: F) -> Result<T, E>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel::<Result<T, E>>();
-        let job = Box::new(Request {
-            op: Some(op),
-            result: None,
-            reply,
-        });
+        let (job, answer) = Request::boxed(op);
+        self.tx.try_send(Msg::Job(job)).map_err(|e| {
+            E::from(match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Busy(format!(
+                    "{} requests are already waiting for the database",
+                    self.tx.max_capacity()
+                )),
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })
+        })?;
+        answer.await.map_err(|_| E::from(StoreError::Closed))?
+    }
+
+    /// Like [`WriterHandle::write`], but waits for room in the queue: for the service's own
+    /// background work (scheduler, purge), which must not be dropped.
+    pub async fn write_waiting<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (job, answer) = Request::boxed(op);
         self.tx
             .send(Msg::Job(job))
             .await

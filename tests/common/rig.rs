@@ -51,6 +51,7 @@ impl Rig {
             signals: Arc::new(Signals::default()),
             policy: Arc::clone(&policy),
             stop: CancellationToken::new(),
+            long_polls: Arc::new(tokio::sync::Semaphore::new(512)),
         };
         Self {
             store,

@@ -1,0 +1,168 @@
+//! Overload: a full writer queue, a request past its time and too many long-polls are each
+//! answered 503 with `Retry-After` and an envelope, and the service recovers by itself. The
+//! database is held busy by a second connection's write lock, so every step is chosen.
+
+mod common;
+
+use common::{lcm_error, response, seed_with, spawn_app_with, TestApp};
+use rusqlite::Connection;
+use serde_json::{json, Value};
+
+/// Holds SQLite's write lock from another connection until dropped: the writer waits.
+struct Held(Connection);
+
+impl Held {
+    fn lock(app: &TestApp) -> Self {
+        let conn = Connection::open(&app.db).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        Self(conn)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.execute_batch("ROLLBACK").unwrap();
+    }
+}
+
+async fn registered(app: &TestApp, n: usize) -> Vec<Value> {
+    app.login("testagent").await;
+    let mut requests = Vec::new();
+    for i in 0..n {
+        let (callid, account) = (format!("c{i}"), format!("A{i}"));
+        app.register_call(&callid, &account, "testagent").await;
+        requests.push(seed_with(
+            json!({"callid": callid, "AccountNumber": account}),
+        ));
+    }
+    requests
+}
+
+/// Posts `body` to `/v1/lcm`: status, `Retry-After`, JSON.
+async fn post(app: &TestApp, body: &Value) -> (u16, Option<String>, Value) {
+    let r = app
+        .client
+        .post(app.url("/v1/lcm"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_full_writer_queue_answers_503_at_once_and_recovers() {
+    // One request in the writer, two waiting: the rest find the queue full.
+    let app = spawn_app_with(&["--writer-queue", "2", "--batch-max", "1"]).await;
+    let requests = registered(&app, 10).await;
+    let held = Held::lock(&app);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for body in requests.clone() {
+        let (client, url, tx) = (app.client.clone(), app.url("/v1/lcm"), tx.clone());
+        tokio::spawn(async move {
+            let r = client.post(url).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let retry = r.headers().get("retry-after").cloned();
+            let reply: Value = r.json().await.unwrap();
+            tx.send((status, retry, body, reply)).unwrap();
+        });
+    }
+    let mut refused = Vec::new();
+    while refused.len() < 7 {
+        let (status, retry, body, reply) = rx.recv().await.unwrap();
+        assert_eq!(
+            status, 503,
+            "only refusals come back while the database is held: {reply}"
+        );
+        assert_eq!(retry.unwrap(), "1");
+        let error = lcm_error(&reply);
+        assert_eq!(error["type"], "Server_Error");
+        assert_eq!(error["message"], "Service unavailable, try again.");
+        assert!(
+            error["detail"].as_str().unwrap().contains("busy"),
+            "{reply}"
+        );
+        assert_eq!(reply["message"]["callid"], body["data"]["callid"]);
+        refused.push(body);
+    }
+    drop(held);
+    for _ in 0..3 {
+        let (status, _, _, reply) = rx.recv().await.unwrap();
+        assert_eq!(status, 200, "{reply}");
+    }
+    assert_eq!(app.count("outcomes"), 3);
+    // Recovered: the refused requests go through when sent again.
+    for body in &refused {
+        let (status, _, reply) = post(&app, body).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    assert_eq!(app.count("outcomes"), 10);
+}
+
+#[tokio::test]
+async fn a_request_past_its_time_is_answered_503_and_is_safe_to_send_again() {
+    let app = spawn_app_with(&["--request-timeout", "200ms"]).await;
+    let body = registered(&app, 1).await.remove(0);
+    let held = Held::lock(&app);
+    let (status, retry, reply) = post(&app, &body).await;
+    assert_eq!((status, retry.as_deref()), (503, Some("1")));
+    let detail = lcm_error(&reply)["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.contains("200 ms") && detail.contains("safe to send again"),
+        "{detail}"
+    );
+    drop(held);
+    // The first attempt may have been stored after its answer; the retry gets the same callback.
+    let (status, _, first) = post(&app, &body).await;
+    let (_, _, second) = post(&app, &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        response(&first)["callback_id"],
+        response(&second)["callback_id"]
+    );
+    assert_eq!(app.count("outcomes"), 1);
+}
+
+#[tokio::test]
+async fn long_polls_past_the_cap_are_answered_503() {
+    let app = spawn_app_with(&["--max-long-polls", "1"]).await;
+    // Two dialers wait for events at once: the first to wait takes the only place, the other
+    // is refused at once.
+    let polls: Vec<_> = ["first", "second"]
+        .into_iter()
+        .map(|consumer| {
+            let (client, url) = (app.client.clone(), app.url("/v1/queue/lease"));
+            tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .json(&json!({"consumer": consumer, "wait_ms": 1000}))
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for poll in polls {
+        answers.push(poll.await.unwrap());
+    }
+    answers.sort_by_key(|(status, _)| *status);
+    assert_eq!((answers[0].0, answers[1].0), (200, 503), "{answers:?}");
+    let refused = &answers[1].1;
+    assert_eq!(refused["success"], false);
+    assert!(refused["error"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("--max-long-polls"));
+    // The place is free again, and a lease that does not wait never needs one.
+    let (status, _) = app
+        .post("/v1/queue/lease", Some(&json!({"consumer": "third"})))
+        .await;
+    assert_eq!(status, 200);
+}
