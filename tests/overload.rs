@@ -60,7 +60,7 @@ async fn a_full_writer_queue_answers_503_at_once_and_recovers() {
     // One request in the writer, two waiting: the rest find the queue full.
     let app = spawn_app_with(&["--writer-queue", "2", "--batch-max", "1"]).await;
     let requests = registered(&app, 10).await;
-    let held = Held::lock(&app);
+    let mut held = Some(Held::lock(&app));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for body in requests.clone() {
         let (client, url, tx) = (app.client.clone(), app.url("/v1/lcm"), tx.clone());
@@ -72,13 +72,24 @@ async fn a_full_writer_queue_answers_503_at_once_and_recovers() {
             tx.send((status, retry, body, reply)).unwrap();
         });
     }
+    // At most three are held (one in the writer, two queued): at least seven are refused at
+    // once. The writer may not yet have taken the first from the queue, so an eighth may be.
     let mut refused = Vec::new();
-    while refused.len() < 7 {
+    let mut stored = 0;
+    for received in 0..requests.len() {
+        if received == 7 {
+            drop(held.take());
+        }
         let (status, retry, body, reply) = rx.recv().await.unwrap();
-        assert_eq!(
-            status, 503,
-            "only refusals come back while the database is held: {reply}"
-        );
+        if status == 200 {
+            assert!(
+                received >= 7,
+                "a success only once the database is free: {reply}"
+            );
+            stored += 1;
+            continue;
+        }
+        assert_eq!(status, 503, "{reply}");
         assert_eq!(retry.unwrap(), "1");
         let error = lcm_error(&reply);
         assert_eq!(error["type"], "Server_Error");
@@ -90,12 +101,11 @@ async fn a_full_writer_queue_answers_503_at_once_and_recovers() {
         assert_eq!(reply["message"]["callid"], body["data"]["callid"]);
         refused.push(body);
     }
-    drop(held);
-    for _ in 0..3 {
-        let (status, _, _, reply) = rx.recv().await.unwrap();
-        assert_eq!(status, 200, "{reply}");
-    }
-    assert_eq!(app.count("outcomes"), 3);
+    assert!(
+        stored >= 2,
+        "the writer's request and the queued ones are stored"
+    );
+    assert_eq!(app.count("outcomes"), stored);
     // Recovered: the refused requests go through when sent again.
     for body in &refused {
         let (status, _, reply) = post(&app, body).await;

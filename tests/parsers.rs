@@ -1,9 +1,33 @@
-//! Property tests for the date and time parsers: every valid value round-trips, and no input
-//! makes them panic.
+//! Property tests for the parsers at the edge: the date and time parsers (every valid value
+//! round-trips) and the whole envelope, fed arbitrary bytes and mutations of a valid request.
+//! None may panic, and every refusal must carry a detail. This is the fuzzing the toolchain
+//! allows (cargo-fuzz needs a nightly compiler); proptest keeps any failing input it finds in
+//! `tests/parsers.proptest-regressions`, which is committed and replayed first on every run.
 
 use chrono::{Datelike, NaiveDate, Timelike};
 use proptest::prelude::*;
+use redial::lcm::envelope::Envelope;
 use redial::lcm::fields::{parse_date, parse_time};
+
+/// The seed request as bytes.
+fn seed() -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/seed-request.json");
+    std::fs::read(path).unwrap()
+}
+
+/// What the envelope parser must always give: a reply head it can echo, and either a request
+/// or a refusal with a detail.
+fn parses_sanely(body: &[u8]) -> Result<(), TestCaseError> {
+    let (head, parsed) = Envelope::parse(body);
+    prop_assert!(head.subtopic.ends_with("Result"));
+    prop_assert!(head.callid.chars().count() <= 64);
+    if let Err(e) = parsed {
+        prop_assert!(!e.detail().is_empty());
+        prop_assert!(e.status() == 400 || e.status() == 413);
+        let _ = e.to_json();
+    }
+    Ok(())
+}
 
 proptest! {
     #[test]
@@ -37,5 +61,53 @@ proptest! {
         let s = String::from_utf8_lossy(&bytes);
         let _ = parse_date(&s);
         let _ = parse_time(&s);
+    }
+
+    #[test]
+    fn the_envelope_takes_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        parses_sanely(&bytes)?;
+    }
+
+    #[test]
+    fn the_envelope_takes_any_mutation_of_a_valid_request(
+        edits in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>(), 0u8..3), 1..8),
+        cut in any::<proptest::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        let mut body = seed();
+        for (at, byte, kind) in edits {
+            let i = at.index(body.len());
+            match kind {
+                0 => body[i] = byte,
+                1 => body.insert(i, byte),
+                _ => { body.remove(i); }
+            }
+        }
+        if truncate {
+            body.truncate(cut.index(body.len() + 1));
+        }
+        parses_sanely(&body)?;
+    }
+
+    #[test]
+    fn the_envelope_takes_any_value_in_any_field(
+        field in proptest::sample::select(vec![
+            "callid", "AccountNumber", "OutcomeId", "BusinessOutcome", "StartDate", "EndDate",
+            "StartTime", "EndTime", "CallbackModeID", "UserID", "AgentComments", "LeadScore",
+            "TargetAmount", "TimeZone",
+        ]),
+        value in prop_oneof![
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            "\\PC{0,40}".prop_map(serde_json::Value::from),
+            any::<bool>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+            Just(serde_json::json!([])),
+            Just(serde_json::json!({})),
+        ],
+    ) {
+        let mut request: serde_json::Value = serde_json::from_slice(&seed()).unwrap();
+        request["data"][field] = value;
+        parses_sanely(serde_json::to_vec(&request).unwrap().as_slice())?;
     }
 }

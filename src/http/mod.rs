@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::lcm::fields::describe;
+use crate::lcm::json::{self, Unreadable};
 use crate::queue::Queue;
 use crate::store::lifecycle::Policy;
 use crate::store::Store;
@@ -86,15 +87,21 @@ async fn healthz() -> Json<serde_json::Value> {
 /// A request body that must be one JSON object.
 fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
     let body = body.map_err(|r| ApiError::body_rejected(r.status(), r.body_text()))?;
-    match serde_json::from_slice(&body) {
+    match json::parse(&body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(ApiError::body_rejected(
             StatusCode::BAD_REQUEST,
             format!("the body must be a JSON object, got {}", describe(&other)),
         )),
-        Err(e) => Err(ApiError::body_rejected(
+        Err(Unreadable::Syntax(why)) => Err(ApiError::body_rejected(
             StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {e}"),
+            format!("the body is not JSON: {why}"),
+        )),
+        Err(Unreadable::DuplicateKey(key)) => Err(ApiError::body_rejected(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the key {key:?} appears more than once in one object; each key may appear once"
+            ),
         )),
     }
 }

@@ -4,11 +4,34 @@ use serde_json::{json, Map, Value};
 
 use super::error::LcmError;
 use super::fields::{describe, quote, FieldError, Fields};
+use super::json::{self, Unreadable};
 use super::request::PersonalCallback;
 
 pub const CHANNEL: &str = "LCM";
 pub const TOPIC: &str = "WebService";
 pub const SUBTOPIC: &str = "SetBusinessOutcomeWithPersonalCallback";
+/// Every key a request may carry, in the envelope and in `data`.
+const FIELDS: &[&str] = &[
+    "channel",
+    "topic",
+    "subtopic",
+    "source",
+    "data",
+    "callid",
+    "AccountNumber",
+    "OutcomeId",
+    "BusinessOutcome",
+    "StartDate",
+    "EndDate",
+    "StartTime",
+    "EndTime",
+    "CallbackModeID",
+    "UserID",
+    "AgentComments",
+    "LeadScore",
+    "TargetAmount",
+    "TimeZone",
+];
 /// The longest `source` kept; it names an application, not a document.
 const SOURCE_MAX_CHARS: usize = 128;
 
@@ -42,9 +65,13 @@ impl Envelope {
     /// even an error reply echoes the client's topic, subtopic and callid.
     pub fn parse(body: &[u8]) -> (ReplyHead, Result<Self, LcmError>) {
         let mut head = ReplyHead::default();
-        let value: Value = match serde_json::from_slice(body) {
+        let value = match json::parse(body) {
             Ok(value) => value,
-            Err(e) => return (head, Err(LcmError::NotJson(e.to_string()))),
+            Err(Unreadable::Syntax(why)) => return (head, Err(LcmError::NotJson(why))),
+            Err(Unreadable::DuplicateKey(key)) => {
+                let field = FIELDS.iter().copied().find(|f| *f == key);
+                return (head, Err(LcmError::DuplicateKey { key, field }));
+            }
         };
         let Value::Object(map) = value else {
             let error = LcmError::NotJson(format!("got {}", describe(&value)));

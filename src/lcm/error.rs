@@ -15,6 +15,12 @@ pub enum LcmError {
     NotJson(String),
     #[error("{}", .0.detail)]
     Envelope(FieldError),
+    #[error("the key {key:?} appears more than once in one object; each key may appear once")]
+    DuplicateKey {
+        key: String,
+        /// The key, when it is one of the request's fields.
+        field: Option<&'static str>,
+    },
     #[error("Callid is empty")]
     EmptyCallId,
     #[error("{}", .0.detail)]
@@ -90,7 +96,12 @@ impl LcmError {
     pub fn message(&self) -> String {
         match self {
             LcmError::TooLarge { .. } => "Request too large.".to_owned(),
-            LcmError::NotJson(_) => "Invalid request.".to_owned(),
+            LcmError::NotJson(_) | LcmError::DuplicateKey { field: None, .. } => {
+                "Invalid request.".to_owned()
+            }
+            LcmError::DuplicateKey {
+                field: Some(field), ..
+            } => field_message(field),
             LcmError::Envelope(e) | LcmError::Field(e) => field_message(e.field),
             LcmError::EmptyCallId | LcmError::UnknownCall(_) => field_message("callid"),
             LcmError::AccountMismatch { .. } => field_message("AccountNumber"),
@@ -119,6 +130,7 @@ impl LcmError {
             | LcmError::Unauthorized(_)
             | LcmError::Forbidden(_) => None,
             LcmError::Envelope(e) | LcmError::Field(e) => Some(e.field),
+            LcmError::DuplicateKey { field, .. } => *field,
             LcmError::EmptyCallId | LcmError::UnknownCall(_) => Some("callid"),
             LcmError::AccountMismatch { .. } => Some("AccountNumber"),
             LcmError::AgentNotLoggedIn(_) => Some("UserID"),

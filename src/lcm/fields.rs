@@ -133,7 +133,7 @@ impl<'a> Fields<'a> {
                         return Err(bad("is negative"));
                     }
                     Ok(i)
-                } else if n.is_u64() {
+                } else if n.is_u64() || is_integer_literal(&n.to_string()) {
                     Err(bad("is too large"))
                 } else {
                     Err(bad("is not a whole number"))
@@ -261,6 +261,12 @@ impl<'a> Fields<'a> {
 }
 
 /// Checks length and, for identifiers, the absence of control characters.
+/// Digits with an optional minus sign: an integer, however large.
+fn is_integer_literal(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 pub fn check_text(
     field: &'static str,
     s: &str,
@@ -285,7 +291,12 @@ pub fn check_text(
             ),
         ));
     }
-    if min_chars > 0 && s.chars().any(char::is_control) {
+    // Names and ids are one printable line; free text (a comment) may have line breaks and
+    // tabs, but no other control character: a NUL, say, cuts a string short in other tools.
+    let free_text = min_chars == 0;
+    if s.chars()
+        .any(|c| c.is_control() && !(free_text && matches!(c, '\t' | '\n' | '\r')))
+    {
         return Err(FieldError::new(
             field,
             format!(

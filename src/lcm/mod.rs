@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod error;
 pub mod fields;
 pub mod ids;
+pub mod json;
 pub mod request;
 pub mod window;
 
