@@ -69,10 +69,9 @@ async fn kill_9_during_group_commits_loses_no_acknowledged_request() {
     prerequisites(&client, &server, total).await;
     let start = Utc::now() + chrono::Duration::days(1);
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
-    let mut round = 0;
     let mut server = Some(server);
     // Three kill points: early, midway and late in a stream of concurrent requests.
-    for kill_after in [40, 120, 60] {
+    for (round, kill_after) in [40, 120, 60].into_iter().enumerate() {
         let live = server.take().unwrap_or_else(|| spawn_server(&db, &[]));
         let base = live.base.clone();
         let answered = Arc::new(AtomicUsize::new(0));
@@ -109,7 +108,6 @@ async fn kill_9_during_group_commits_loses_no_acknowledged_request() {
         for task in tasks {
             task.await.unwrap();
         }
-        round += 1;
     }
     // Restarted on the same file: every success is there.
     let server = spawn_server(&db, &[]);
