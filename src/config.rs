@@ -44,6 +44,18 @@ pub enum Command {
     Serve(Box<Config>),
     /// Run the reference dialer: lease events, report an attempt, ack.
     Dialer(DialerArgs),
+    /// Copy the database, consistently, while the service runs (SQLite's online backup).
+    Backup(BackupArgs),
+}
+
+/// `redial backup --db PATH OUT`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The service's database file.
+    #[arg(long, env = "REDIAL_DB", default_value = "data/redial.db")]
+    pub db: PathBuf,
+    /// Where to write the copy; must not exist yet.
+    pub out: PathBuf,
 }
 
 /// Everything `serve` needs.
@@ -92,6 +104,10 @@ pub struct Config {
     /// (survives a crash of the process, not of the machine).
     #[arg(long, env = "REDIAL_SYNCHRONOUS", value_enum, default_value = "full")]
     pub synchronous: Synchronous,
+    /// The largest the database may grow, in MiB (default: as large as the disk allows). A
+    /// request that would pass it is answered 503 and nothing of it is stored.
+    #[arg(long, env = "REDIAL_MAX_DB_MIB")]
+    pub max_db_mib: Option<u64>,
     /// Requests that may queue for the database writer.
     #[arg(long, env = "REDIAL_WRITER_QUEUE", default_value_t = 16_384)]
     pub writer_queue: usize,
@@ -145,7 +161,7 @@ impl Config {
             .chain(args.into_iter().map(Into::into));
         match Cli::try_parse_from(argv)?.command {
             Command::Serve(config) => Ok(*config),
-            Command::Dialer(_) => unreachable!("the subcommand is serve"),
+            Command::Dialer(_) | Command::Backup(_) => unreachable!("the subcommand is serve"),
         }
     }
 
@@ -168,6 +184,7 @@ impl Config {
             synchronous: self.synchronous,
             queue_capacity: self.writer_queue.max(1),
             batch_max: self.batch_max.max(1),
+            max_mib: self.max_db_mib,
         }
     }
 }

@@ -6,8 +6,26 @@ use redial::clock::Clock;
 use redial::config::{Cli, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Runs the command; a failure is one line on stderr (`redial: what went wrong: why`) and exit
+/// status 1, so a service manager's log says at a glance why redial did not start.
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("redial: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("redial: {}", format!("{e:#}").replace('\n', " "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Log lines are written by their own thread, in batches, so a request never waits for
@@ -37,5 +55,20 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Command::Dialer(args) => redial::dialer::run(args).await,
+        Command::Backup(args) => {
+            let (db, out) = (args.db.clone(), args.out.clone());
+            let copied =
+                tokio::task::spawn_blocking(move || redial::store::backup::backup(&db, &out))
+                    .await?
+                    .with_context(|| format!("backup of {} failed", args.db.display()))?;
+            println!(
+                "{}: {} pages, {} bytes, schema version {}, integrity ok",
+                args.out.display(),
+                copied.pages,
+                copied.bytes,
+                copied.schema_version
+            );
+            Ok(())
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! connections. Statements live in the submodules named after what they own; nothing outside
 //! `store` writes SQL.
 
+pub mod backup;
 pub mod callbacks;
 pub mod events;
 pub mod lifecycle;
@@ -36,6 +37,8 @@ pub struct StoreOptions {
     pub queue_capacity: usize,
     /// The most requests committed in one transaction.
     pub batch_max: usize,
+    /// The largest the database file may grow, in MiB; `None`: as large as the disk allows.
+    pub max_mib: Option<u64>,
 }
 
 impl StoreOptions {
@@ -45,6 +48,7 @@ impl StoreOptions {
             synchronous: Synchronous::Full,
             queue_capacity: 16_384,
             batch_max: 1024,
+            max_mib: None,
         }
     }
 }
@@ -72,10 +76,19 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite {
-            code: e.sqlite_error_code(),
-            message: e.to_string(),
-        }
+        let code = e.sqlite_error_code();
+        let message = match code {
+            Some(rusqlite::ErrorCode::DiskFull) => format!(
+                "the database is full (its disk, or the --max-db-mib limit); nothing of this \
+                 request was stored ({e})"
+            ),
+            Some(rusqlite::ErrorCode::ReadOnly) => format!(
+                "the database file cannot be written (read-only file or file system); nothing \
+                 of this request was stored ({e})"
+            ),
+            _ => e.to_string(),
+        };
+        StoreError::Sqlite { code, message }
     }
 }
 
@@ -97,6 +110,11 @@ impl Store {
         }
         let mut conn = open_write_connection(&options.path, options.synchronous)?;
         schema::migrate(&mut conn, None)?;
+        if let Some(mib) = options.max_mib {
+            let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let pages = mib * 1024 * 1024 / page_size.max(512);
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        }
         let (writer, thread) = writer::spawn(conn, options.queue_capacity, options.batch_max)?;
         let readers = Arc::new(Readers {
             path: options.path.clone(),
