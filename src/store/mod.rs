@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod callbacks;
+mod checkpoint;
 pub mod events;
 pub mod lifecycle;
 pub mod outcomes;
@@ -115,7 +116,11 @@ impl Store {
             let pages = mib * 1024 * 1024 / page_size.max(512);
             conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
         }
-        let (writer, thread) = writer::spawn(conn, options.queue_capacity, options.batch_max)?;
+        // Checkpoints run in their own thread (see `checkpoint`), not inside a commit.
+        conn.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
+        let checkpoints = checkpoint::Checkpoints::start(&options.path)?;
+        let (writer, thread) =
+            writer::spawn(conn, checkpoints, options.queue_capacity, options.batch_max)?;
         let readers = Arc::new(Readers {
             path: options.path.clone(),
             idle: Mutex::new(Vec::new()),

@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Checkpoints;
 use super::StoreError;
 
 /// One request in a group: run once inside the group's transaction, answered once after the
@@ -95,13 +96,14 @@ pub struct WriterThread {
 
 pub fn spawn(
     conn: Connection,
+    checkpoints: Checkpoints,
     capacity: usize,
     batch_max: usize,
 ) -> Result<(WriterHandle, WriterThread), StoreError> {
     let (tx, rx) = mpsc::channel(capacity);
     let join = std::thread::Builder::new()
         .name("redial-writer".into())
-        .spawn(move || run(conn, rx, batch_max))
+        .spawn(move || run(conn, checkpoints, rx, batch_max))
         .map_err(|e| StoreError::Io(e.to_string()))?;
     Ok((WriterHandle { tx: tx.clone() }, WriterThread { tx, join }))
 }
@@ -159,7 +161,7 @@ impl WriterThread {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, batch_max: usize) {
+fn run(conn: Connection, checkpoints: Checkpoints, mut rx: mpsc::Receiver<Msg>, batch_max: usize) {
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(batch_max);
     let mut stopping = false;
     while !stopping {
@@ -186,8 +188,12 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, batch_max: usize) {
         }
         if !group.is_empty() {
             commit_group(&conn, &mut group);
+            checkpoints.after_commit(&conn);
         }
     }
+    // The checkpoint thread ends first; closing the last connection then checkpoints the WAL
+    // into the database file.
+    drop(checkpoints);
     tracing::debug!("writer stopped");
 }
 
@@ -245,10 +251,12 @@ mod tests {
     /// A writer on a fresh file with one table, and the file's path.
     fn writer() -> (WriterHandle, WriterThread, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        let path = dir.path().join("w.db");
+        let conn = Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x TEXT NOT NULL);")
             .unwrap();
-        let (handle, thread) = spawn(conn, CAPACITY, 64).unwrap();
+        let checkpoints = Checkpoints::start(&path).unwrap();
+        let (handle, thread) = spawn(conn, checkpoints, CAPACITY, 64).unwrap();
         (handle, thread, dir)
     }
 
