@@ -234,11 +234,13 @@ ALTER TABLE callbacks ADD COLUMN calling_hours TEXT;
 ALTER TABLE callbacks ADD COLUMN window_start_local TEXT;
 ALTER TABLE callbacks ADD COLUMN window_end_local TEXT;
 
--- Callbacks for reporting, each window in UTC and in the contact's local time.
+-- Callbacks for reporting, each window in UTC and in the contact's local time. 'leased' is
+-- derived as in step 3, now also for a callback a dialer took before the scheduler made it
+-- 'due' (a lease writes only the events table), or that paused while a dialer held it.
 DROP VIEW v_callbacks;
 CREATE VIEW v_callbacks AS
 SELECT c.id,
-       CASE WHEN c.state = 'due' AND EXISTS (SELECT 1 FROM events e WHERE e.callback_id = c.id
+       CASE WHEN c.state IN ('scheduled', 'due') AND EXISTS (SELECT 1 FROM events e WHERE e.callback_id = c.id
                 AND e.state IN ('leased', 'acked') AND e.type = 'redial'
                 AND e.attempt = c.attempts + 1)
             THEN 'leased' ELSE c.state END AS state,

@@ -80,15 +80,18 @@ async fn a_staged_redial_is_leasable_at_its_instant_with_nothing_written_then() 
     assert_eq!(rig.state(id).await.0, "scheduled");
 
     // At 13:45 a dialer leases before any tick has run: the event is there already, and the
-    // callback goes from scheduled straight to leased.
+    // callback shows as leased at once. The lease wrote only the events table.
     rig.clock.set(at(13, 45));
     let events = rig.lease("d", None).await;
     assert_eq!(events.len(), 1);
     assert_eq!(rig.state(id).await.0, "leased");
-    // The lease opened the callback itself: the next instant is the window's end, and the tick
-    // at 13:45 finds nothing left to open.
+    let stored: String = rig
+        .sql("SELECT state FROM callbacks WHERE id = ?1", id)
+        .await;
+    assert_eq!(stored, "scheduled");
+    // The tick at 13:45 makes it due: the next instant is the window's end.
     let opened = rig.tick_at(at(13, 45)).await;
-    assert_eq!(opened.opened, 0);
+    assert_eq!(opened.opened, 1);
     let next_at: i64 = rig
         .sql("SELECT next_at FROM callbacks WHERE id = ?1", id)
         .await;

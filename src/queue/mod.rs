@@ -15,7 +15,7 @@ use crate::lcm::fields::{FieldError, Fields};
 use crate::lcm::UserId;
 use crate::scheduler::Signals;
 use crate::store::events::{self, Event};
-use crate::store::lifecycle::{self, Policy};
+use crate::store::lifecycle::Policy;
 use crate::store::{Store, StoreError};
 
 /// The most events one lease or ack may carry.
@@ -99,29 +99,21 @@ impl Queue {
             tokio::pin!(ready);
             ready.as_mut().enable();
             let clock = self.clock.clone();
-            let policy = Arc::clone(&self.policy);
             let lease = Arc::clone(&req);
+            // Only the events table is written: making the callbacks `due` is the scheduler's
+            // bookkeeping, which follows in its own transactions and keeps a burst's leases
+            // short (an attempt reported before that is accepted, see `record_attempt`).
             let leased = self
                 .store
                 .write(move |conn| {
-                    let now = clock.now();
-                    let leased = events::lease(
+                    Ok::<_, StoreError>(events::lease(
                         conn,
                         &lease.consumer,
                         lease.max,
                         lease.lease_ms,
                         lease.user_id.as_ref().map(UserId::as_str),
-                        now,
-                    )?;
-                    let redials: Vec<i64> = leased
-                        .iter()
-                        .filter(|e| e.kind == "redial")
-                        .map(|e| e.callback_id)
-                        .collect();
-                    if !redials.is_empty() {
-                        lifecycle::open(conn, &redials, now, &policy)?;
-                    }
-                    Ok::<_, StoreError>(leased)
+                        clock.now(),
+                    )?)
                 })
                 .await?;
             if !leased.is_empty() || tokio::time::Instant::now() >= deadline {

@@ -31,10 +31,10 @@ pub fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// A callback's state as the API and reports show it: the stored state, except that a `due`
-/// callback whose redial a dialer has taken (leased, or acked before reporting the attempt)
-/// is `leased`.
-pub const STATE: &str = "CASE WHEN state = 'due' AND EXISTS (SELECT 1 FROM events e
+/// A callback's state as the API and reports show it: the stored state, except that a live
+/// callback whose current redial a dialer has taken (leased, or acked before reporting the
+/// attempt) is `leased`, whether or not the scheduler has made it `due` yet.
+pub const STATE: &str = "CASE WHEN state IN ('scheduled', 'due') AND EXISTS (SELECT 1 FROM events e
         WHERE e.callback_id = callbacks.id AND e.state IN ('leased', 'acked') AND e.type = 'redial'
             AND e.attempt = callbacks.attempts + 1)
     THEN 'leased' ELSE state END";

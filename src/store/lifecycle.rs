@@ -13,15 +13,16 @@
 //!  any live state ──▶ cancelled   POST /v1/callbacks/{id}/cancel
 //! ```
 //!
-//! * `leased` is not stored: it is a `due` callback whose redial event a dialer has taken
-//!   (leased, or acked before reporting the attempt), read from the queue
+//! * `leased` is not stored: it is a live callback whose current redial event a dialer has
+//!   taken (leased, or acked before reporting the attempt), read from the queue
 //!   ([`super::callbacks::STATE`]). Leases, nacks and leases running
 //!   out therefore write only the events table, and the two can never disagree.
 //! * Staging: a callback's `redial` event is written up to [`STAGE_AHEAD`] before its window
 //!   opens (or its retry is due), with `available_at` at that instant. A lease never hands out
 //!   an event before its `available_at`, so at the instant itself the event is leasable with
 //!   no write at all: a burst of windows opening in the same second costs nothing at its start.
-//!   Opening (scheduled → due, owner check) follows in the tick, or in the lease that takes it.
+//!   Opening (scheduled → due, owner check) follows in the tick; a lease writes only the
+//!   events table, and the callback shows as `leased` either way.
 //! * Ending a callback (expired, superseded, cancelled, completed) withdraws its open events;
 //!   `expired` also writes an `expired` event so dialers and reports learn the customer was not
 //!   reached.
@@ -447,6 +448,11 @@ pub fn advance(
         return Ok(Step::Expired);
     }
     if cb.state == "scheduled" || cb.staged {
+        if cb.open_at <= now_ms && now_ms >= cb.open_until {
+            // Its span of calling hours passed before it was opened (the scheduler was
+            // stopped, say): wait for the next one.
+            return pause(conn, cb, now, policy);
+        }
         if !cb.staged {
             stage(conn, cb, now)?;
         }
@@ -467,8 +473,9 @@ pub fn advance(
     Ok(Step::FellBack)
 }
 
-/// due → scheduled at the close of calling hours: the redial nobody took is withdrawn and the
-/// next one staged for the next opening; a redial a dialer holds stays with it.
+/// due (or staged) → scheduled at the close of calling hours: the redial nobody took is
+/// withdrawn and the next one staged for the next opening; a redial a dialer holds stays with
+/// it.
 fn pause(
     conn: &Connection,
     cb: &Live,
