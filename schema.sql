@@ -271,3 +271,9 @@ SELECT c.id,
        strftime('%Y-%m-%dT%H:%M:%fZ', c.created_at / 1000.0, 'unixepoch') AS created_at_utc,
        strftime('%Y-%m-%dT%H:%M:%fZ', c.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
 FROM callbacks c;
+
+-- step 5: finished events are purged with their callback
+-- Acked and withdrawn events go when their callback is purged (ON DELETE CASCADE, through
+-- events_by_callback), so the purge needs no index of its own on events, and an ack no longer
+-- pays for one.
+DROP INDEX events_finished;

@@ -530,11 +530,23 @@ async fn retention_purges_finished_rows_only() {
         .write(move |c| Ok::<_, StoreError>(purge::purge_batch(c, cutoff, 500)?))
         .await
         .unwrap();
-    assert!(deleted >= 2);
+    assert_eq!(deleted, 1);
     assert_eq!(
         rig.sql::<i64>("SELECT count(*) FROM callbacks WHERE id = ?1", done)
             .await,
         0
+    );
+    assert_eq!(
+        rig.sql::<i64>("SELECT count(*) FROM events WHERE callback_id = ?1", done)
+            .await,
+        0,
+        "its events went with it"
+    );
+    assert_eq!(
+        rig.sql::<i64>("SELECT count(*) FROM events WHERE callback_id = ?1", live)
+            .await,
+        1,
+        "a live callback keeps its acked event until it finishes"
     );
     assert_eq!(
         rig.sql::<i64>("SELECT count(*) FROM callbacks WHERE id = ?1", live)

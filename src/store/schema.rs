@@ -92,8 +92,10 @@ mod tests {
                 "steps must count 1, 2, 3, ..."
             );
             assert!(
-                step.sql.contains("CREATE"),
-                "step {} is empty",
+                ["CREATE", "ALTER", "DROP"]
+                    .iter()
+                    .any(|verb| step.sql.contains(verb)),
+                "step {} changes nothing",
                 step.version
             );
         }
