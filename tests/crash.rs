@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{request_between, response, spawn_server, ServerProcess};
+use common::{post_json, request_between, response, spawn_server, ServerProcess};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
@@ -32,6 +32,15 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// SIGTERM: exit status 0, and a sound file.
+async fn stops_cleanly(server: ServerProcess, db: &std::path::Path) {
+    let code = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    assert_eq!(integrity(db), "ok");
 }
 
 async fn kill9(server: ServerProcess) {
@@ -124,13 +133,7 @@ async fn kill_9_during_group_commits_loses_no_acknowledged_request() {
             .unwrap();
         assert_eq!(&r["callid"], callid, "callback {id} was acknowledged: {r}");
     }
-    assert_eq!(
-        tokio::task::spawn_blocking(move || server.terminate())
-            .await
-            .unwrap(),
-        Some(0)
-    );
-    assert_eq!(integrity(&db), "ok");
+    stops_cleanly(server, &db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -236,15 +239,7 @@ async fn kill_9_while_dialers_lease_and_ack_redelivers_only_what_was_not_acked()
         async move {
             let body =
                 json!({"consumer": "after", "max": 100, "lease_ms": 60_000, "wait_ms": wait_ms});
-            let r: Value = client
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let r = post_json(&client, url, &body).await;
             r["events"]
                 .as_array()
                 .unwrap()
@@ -295,13 +290,7 @@ async fn kill_9_while_dialers_lease_and_ack_redelivers_only_what_was_not_acked()
     assert_eq!(all as usize, total);
     assert!(delivered.len() + acked.len() + uncertain.len() >= total);
     assert!(delivered.len() + acked.len() <= total);
-    assert_eq!(
-        tokio::task::spawn_blocking(move || server.terminate())
-            .await
-            .unwrap(),
-        Some(0)
-    );
-    assert_eq!(integrity(&db), "ok");
+    stops_cleanly(server, &db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -352,12 +341,7 @@ async fn kill_9_during_the_purge_leaves_a_sound_file_and_the_purge_finishes_late
         finished(&db) == 0
     })
     .await;
-    assert_eq!(
-        tokio::task::spawn_blocking(move || server.terminate())
-            .await
-            .unwrap(),
-        Some(0)
-    );
+    stops_cleanly(server, &db).await;
     let conn = Connection::open(&db).unwrap();
     let (events, live): (i64, i64) = conn
         .query_row(
@@ -371,5 +355,4 @@ async fn kill_9_during_the_purge_leaves_a_sound_file_and_the_purge_finishes_late
         (0, 1),
         "finished rows gone, the live callback kept"
     );
-    assert_eq!(integrity(&db), "ok");
 }

@@ -5,10 +5,10 @@ mod common;
 
 use std::process::Command;
 
-use common::{lcm_error, request_between, response, spawn_app_in, spawn_server, t0};
+use common::{lcm_error, post_json, request_between, response, spawn_app_in, spawn_server, t0};
 use redial::clock::Clock;
 use rusqlite::Connection;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// `redial serve` on `db` that must fail at start-up: its exit status and stderr.
 fn failed_start(db: &std::path::Path) -> (Option<i32>, String) {
@@ -149,15 +149,7 @@ async fn a_backup_under_load_holds_everything_acknowledged_before_it_began() {
         let (client, url) = (client.clone(), server.url("/v1/lcm"));
         async move {
             let request = request_between(&format!("c{i}"), &format!("A{i}"), start, start);
-            let reply: Value = client
-                .post(url)
-                .json(&request)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let reply = post_json(&client, url, &request).await;
             response(&reply)["callback_id"]
                 .as_i64()
                 .map(|_| format!("c{i}"))

@@ -366,6 +366,25 @@ fn evening_policy(fallback: Fallback) -> Policy {
     }
 }
 
+/// A rig with calling hours 08:00-21:00 Mon-Sat, its clock at `now`, and a callback from
+/// Tuesday 20:00 to Wednesday 10:00 in New York (EST, UTC-5): one hour, a night, two hours.
+async fn overnight(now: DateTime<Utc>) -> (Rig, i64) {
+    let rig = Rig::new(evening_policy(Fallback::Expire));
+    rig.clock.set(now);
+    rig.login("agent", true).await;
+    let id = rig
+        .callback_local(
+            "ACC",
+            "agent",
+            new_york(),
+            local("2026-01-13 20:00"),
+            local("2026-01-14 10:00"),
+        )
+        .await
+        .unwrap();
+    (rig, id)
+}
+
 /// Leases at `at` and checks that whatever comes out is inside calling hours.
 async fn lease_at(rig: &Rig, at: DateTime<Utc>) -> Vec<i64> {
     rig.clock.set(at);
@@ -383,20 +402,8 @@ async fn lease_at(rig: &Rig, at: DateTime<Utc>) -> Vec<i64> {
 
 #[tokio::test]
 async fn a_window_across_the_night_pauses_at_the_close_and_resumes_at_the_opening() {
-    let rig = Rig::new(evening_policy(Fallback::Expire));
-    rig.clock.set(utc("2026-01-13T12:00:00Z"));
-    rig.login("agent", true).await;
     // Tuesday 20:00 to Wednesday 10:00 in New York (EST, UTC-5).
-    let id = rig
-        .callback_local(
-            "ACC",
-            "agent",
-            new_york(),
-            local("2026-01-13 20:00"),
-            local("2026-01-14 10:00"),
-        )
-        .await
-        .unwrap();
+    let (rig, id) = overnight(utc("2026-01-13T12:00:00Z")).await;
     rig.tick_at(utc("2026-01-14T00:59:00Z")).await;
     rig.tick_at(utc("2026-01-14T01:00:00Z")).await;
     assert_eq!(rig.state(id).await.0, "due");
@@ -434,19 +441,7 @@ async fn a_window_across_the_night_pauses_at_the_close_and_resumes_at_the_openin
 
 #[tokio::test]
 async fn a_retry_that_would_fall_after_the_close_waits_for_the_opening() {
-    let rig = Rig::new(evening_policy(Fallback::Expire));
-    rig.clock.set(utc("2026-01-13T12:00:00Z"));
-    rig.login("agent", true).await;
-    let id = rig
-        .callback_local(
-            "ACC",
-            "agent",
-            new_york(),
-            local("2026-01-13 20:00"),
-            local("2026-01-14 10:00"),
-        )
-        .await
-        .unwrap();
+    let (rig, id) = overnight(utc("2026-01-13T12:00:00Z")).await;
     rig.tick_at(utc("2026-01-14T00:59:00Z")).await;
     // 20:59:30 local: a dialer takes it and finds the line busy; retry-busy is 1m, which
     // would be 21:00:30, after the close.
@@ -464,19 +459,7 @@ async fn a_retry_that_would_fall_after_the_close_waits_for_the_opening() {
 
 #[tokio::test]
 async fn a_dialer_holding_the_redial_at_the_close_may_still_report_its_attempt() {
-    let rig = Rig::new(evening_policy(Fallback::Expire));
-    rig.clock.set(utc("2026-01-13T12:00:00Z"));
-    rig.login("agent", true).await;
-    let id = rig
-        .callback_local(
-            "ACC",
-            "agent",
-            new_york(),
-            local("2026-01-13 20:00"),
-            local("2026-01-14 10:00"),
-        )
-        .await
-        .unwrap();
+    let (rig, id) = overnight(utc("2026-01-13T12:00:00Z")).await;
     rig.tick_at(utc("2026-01-14T00:59:00Z")).await;
     assert_eq!(lease_at(&rig, utc("2026-01-14T01:59:50Z")).await, vec![id]);
     let closed = rig.tick_at(utc("2026-01-14T02:00:00Z")).await;
@@ -605,20 +588,8 @@ async fn a_window_with_no_allowed_minute_is_refused_by_the_rig_too() {
 
 #[tokio::test]
 async fn a_window_stored_after_the_close_waits_for_the_next_opening() {
-    let rig = Rig::new(evening_policy(Fallback::Expire));
     // 22:00 in New York on Tuesday; the window began at 20:00 and runs to 10:00 tomorrow.
-    rig.clock.set(utc("2026-01-14T03:00:00Z"));
-    rig.login("agent", true).await;
-    let id = rig
-        .callback_local(
-            "ACC",
-            "agent",
-            new_york(),
-            local("2026-01-13 20:00"),
-            local("2026-01-14 10:00"),
-        )
-        .await
-        .unwrap();
+    let (rig, id) = overnight(utc("2026-01-14T03:00:00Z")).await;
     assert_eq!(rig.state(id).await.0, "scheduled");
     let open_at: i64 = rig
         .sql("SELECT open_at FROM callbacks WHERE id = ?1", id)

@@ -218,6 +218,19 @@ pub fn lcm_error(reply: &Value) -> &Value {
     &response(reply)["error"]
 }
 
+/// POSTs `body` as JSON and reads the reply as JSON.
+pub async fn post_json(client: &reqwest::Client, url: String, body: &Value) -> Value {
+    client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A blocking POST for tests that drive a child process.
 pub fn post_blocking(url: &str, body: &Value) -> (u16, Value) {
     let runtime = tokio::runtime::Builder::new_current_thread()
