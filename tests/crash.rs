@@ -34,6 +34,19 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// POSTs `body` to a server that may be killed meanwhile: the JSON reply, if one came.
+async fn try_post(client: &reqwest::Client, url: String, body: &Value) -> Option<Value> {
+    client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
 /// SIGTERM: exit status 0, and a sound file.
 async fn stops_cleanly(server: ServerProcess, db: &std::path::Path) {
     let code = tokio::task::spawn_blocking(move || server.terminate())
@@ -177,15 +190,8 @@ async fn kill_9_while_dialers_lease_and_ack_redelivers_only_what_was_not_acked()
             loop {
                 let body =
                     json!({"consumer": consumer, "max": 10, "lease_ms": 1000, "wait_ms": 200});
-                let Ok(r) = client
-                    .post(format!("{base}/v1/queue/lease"))
-                    .json(&body)
-                    .send()
-                    .await
+                let Some(r) = try_post(&client, format!("{base}/v1/queue/lease"), &body).await
                 else {
-                    return;
-                };
-                let Ok(r) = r.json::<Value>().await else {
                     return;
                 };
                 let ids: Vec<i64> = r["events"]
@@ -196,15 +202,7 @@ async fn kill_9_while_dialers_lease_and_ack_redelivers_only_what_was_not_acked()
                     .collect();
                 in_flight.lock().unwrap().extend(ids.iter().copied());
                 let body = json!({"consumer": consumer, "ids": ids});
-                let Ok(r) = client
-                    .post(format!("{base}/v1/queue/ack"))
-                    .json(&body)
-                    .send()
-                    .await
-                else {
-                    return;
-                };
-                let Ok(r) = r.json::<Value>().await else {
+                let Some(r) = try_post(&client, format!("{base}/v1/queue/ack"), &body).await else {
                     return;
                 };
                 for id in r["acked"].as_array().unwrap() {

@@ -107,31 +107,32 @@ pub fn issue(
     Ok(())
 }
 
-/// Withdraws the callback's events that no dialer has finished: it was superseded, cancelled,
-/// answered or ended, so they must not be dialed.
-pub fn withdraw_open(
-    conn: &Connection,
-    callback_id: i64,
-    now: DateTime<Utc>,
-) -> Result<usize, rusqlite::Error> {
-    conn.prepare_cached(
-        "UPDATE events SET state = 'withdrawn', updated_at = ?2
-         WHERE callback_id = ?1 AND state IN ('ready', 'leased')",
-    )?
-    .execute(params![callback_id, now.timestamp_millis()])
+/// Which of a callback's events a withdrawal takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdraw {
+    /// Every event no dialer has finished: the callback was superseded, cancelled, answered or
+    /// ended, so none may be dialed.
+    Open,
+    /// Only those no dialer holds: calling hours closed, and a leased one stays with its
+    /// dialer, who may be dialing already.
+    Unleased,
 }
 
-/// Withdraws the callback's events that no dialer holds: calling hours closed, so they must
-/// wait for the next opening. A leased one stays with its dialer, who may be dialing already.
-pub fn withdraw_ready(
+/// Withdraws the callback's events as `which` says. Returns how many.
+pub fn withdraw(
     conn: &Connection,
     callback_id: i64,
+    which: Withdraw,
     now: DateTime<Utc>,
 ) -> Result<usize, rusqlite::Error> {
-    conn.prepare_cached(
+    let states = match which {
+        Withdraw::Open => "('ready', 'leased')",
+        Withdraw::Unleased => "('ready')",
+    };
+    conn.prepare_cached(&format!(
         "UPDATE events SET state = 'withdrawn', updated_at = ?2
-         WHERE callback_id = ?1 AND state = 'ready'",
-    )?
+         WHERE callback_id = ?1 AND state IN {states}"
+    ))?
     .execute(params![callback_id, now.timestamp_millis()])
 }
 

@@ -48,7 +48,7 @@ pub const STAGE_AHEAD: Duration = Duration::seconds(60);
 use chrono_tz::Tz;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::events::{self, ids_json, Kind};
+use super::events::{self, ids_json, Kind, Withdraw};
 use super::telephony::agent_is_present;
 use crate::hours::CallingHours;
 use crate::lcm::window::{format_local, local_rfc3339, to_utc};
@@ -268,7 +268,7 @@ pub fn create(
         .query_row(params![req.account_number.as_str(), now_ms], |r| r.get(0))
         .optional()?;
     if let Some(old) = superseded {
-        events::withdraw_open(conn, old, now)?;
+        events::withdraw(conn, old, Withdraw::Open, now)?;
     }
     let (start, end) = (
         window.start.timestamp_millis(),
@@ -402,7 +402,7 @@ pub fn expire(
         )?
         .execute(params![id, reason, now.timestamp_millis()])?;
     if changed > 0 {
-        events::withdraw_open(conn, id, now)?;
+        events::withdraw(conn, id, Withdraw::Open, now)?;
         let attempts: i64 = conn
             .prepare_cached("SELECT attempts FROM callbacks WHERE id = ?1")?
             .query_row([id], |r| r.get(0))?;
@@ -487,7 +487,7 @@ fn pause(
         expire(conn, cb.id, "window-ended", now)?;
         return Ok(Step::Expired);
     };
-    events::withdraw_ready(conn, cb.id, now)?;
+    events::withdraw(conn, cb.id, Withdraw::Unleased, now)?;
     reschedule(conn, cb.id, open, until, now)?;
     Ok(Step::Paused)
 }
@@ -547,7 +547,7 @@ fn fall_back(
         }
         Fallback::AnyAgent => {
             record_fallback(conn, cb.id, Fallback::AnyAgent, now)?;
-            events::withdraw_open(conn, cb.id, now)?;
+            events::withdraw(conn, cb.id, Withdraw::Open, now)?;
             conn.prepare_cached(
                 "UPDATE callbacks SET personal = 0, state = 'due',
                      next_at = coalesce(open_until, window_end), updated_at = ?2
@@ -573,7 +573,7 @@ fn fall_back(
                 return expire(conn, cb.id, "owner-absent", now);
             };
             record_fallback(conn, cb.id, Fallback::NextDay, now)?;
-            events::withdraw_open(conn, cb.id, now)?;
+            events::withdraw(conn, cb.id, Withdraw::Open, now)?;
             conn.prepare_cached(
                 "UPDATE callbacks SET state = 'scheduled', window_start = ?2, window_end = ?3,
                      local_start = ?4, local_end = ?5, open_at = ?2, open_until = ?6,
@@ -721,7 +721,7 @@ pub fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), Tran
          WHERE id = ?1",
     )?
     .execute(params![id, now.timestamp_millis()])?;
-    events::withdraw_open(conn, id, now)?;
+    events::withdraw(conn, id, Withdraw::Open, now)?;
     Ok(())
 }
 
