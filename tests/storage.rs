@@ -12,11 +12,21 @@ use serde_json::json;
 
 /// `redial serve` on `db` that must fail at start-up: its exit status and stderr.
 fn failed_start(db: &std::path::Path) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_redial"))
+    failed_start_as(db, None)
+}
+
+/// The same, run as user `uid` when given (root may write any file, so a read-only file needs
+/// an ordinary user to mean anything).
+fn failed_start_as(db: &std::path::Path, uid: Option<u32>) -> (Option<i32>, String) {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_redial"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-        .arg(db)
-        .output()
-        .unwrap();
+        .arg(db);
+    if let Some(uid) = uid {
+        command.uid(uid).gid(uid);
+    }
+    let output = command.output().unwrap();
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -55,6 +65,35 @@ fn unservable_files_are_explained_in_one_line_and_left_untouched() {
     assert_eq!(code, Some(1));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("cannot create folder"), "{stderr}");
+}
+
+/// The effective user id of this process, from `/proc`.
+fn euid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_read_only_file_is_explained_in_one_line_and_left_untouched() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("redial.db");
+    with_calls(&db, 1);
+    let before = std::fs::read(&db).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    // As root, run it as `nobody`, for whom the file is read-only.
+    let uid = (euid() == 0).then_some(65534);
+    let (code, stderr) = failed_start_as(&db, uid);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("redial: "), "{stderr}");
+    assert!(
+        stderr.contains("readonly") || stderr.contains("read-only"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), before, "left as it was");
 }
 
 #[test]
@@ -211,6 +250,25 @@ async fn a_backup_under_load_holds_everything_acknowledged_before_it_began() {
         )
         .unwrap();
     assert_eq!(orphans, 0);
+
+    // Restored: the service starts on the copy and serves what it holds.
+    drop(copy);
+    let restored = dir.path().join("restored").join("redial.db");
+    std::fs::create_dir_all(restored.parent().unwrap()).unwrap();
+    std::fs::copy(&out, &restored).unwrap();
+    let server = spawn_server(&restored, &[]);
+    let reply = post_json(
+        &client,
+        server.url("/v1/lcm"),
+        &request_between("c0", "A0", start, start),
+    )
+    .await;
+    assert_eq!(
+        response(&reply)["success"],
+        true,
+        "an identical retry is recognised: {reply}"
+    );
+    assert_eq!(server.terminate(), Some(0));
 
     // A second backup to the same path is refused, and the first stays as it was.
     let again = Command::new(env!("CARGO_BIN_EXE_redial"))

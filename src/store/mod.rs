@@ -111,6 +111,12 @@ impl Store {
         }
         let mut conn = open_write_connection(&options.path, options.synchronous)?;
         schema::migrate(&mut conn, None)?;
+        // A file that opens but cannot be written (read-only, or on a read-only file system)
+        // is refused now, not at the first request.
+        conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")
+            .map_err(|e| {
+                StoreError::Io(format!("{} cannot be written: {e}", options.path.display()))
+            })?;
         if let Some(mib) = options.max_mib {
             let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
             let pages = mib * 1024 * 1024 / page_size.max(512);
