@@ -13,7 +13,10 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone,
+    Timelike, Utc,
+};
 use chrono_tz::Tz;
 
 use crate::lcm::window::to_utc;
@@ -118,55 +121,81 @@ impl CallingHours {
         self.allows_local(at.with_timezone(&zone).naive_local())
     }
 
-    /// The allowed span of local day `date`, as instants, if `date` is a calling day.
-    fn day_span(&self, zone: Tz, date: NaiveDate) -> Option<Span> {
+    /// The allowed spans of local day `date`, as instants: none if it is not a calling day, one
+    /// as a rule, two on a fall-back day whose repeated hour turns the wall clock back to before
+    /// the opening (the minutes until the opening comes round again are not callable).
+    fn day_spans(&self, zone: Tz, date: NaiveDate) -> Vec<Span> {
         if !self.allows_day(date) {
-            return None;
+            return Vec::new();
         }
-        let at = |minutes: u32| {
-            let local = date.and_time(NaiveTime::MIN) + chrono::Duration::minutes(minutes.into());
-            to_utc(zone, local).0
+        let local = |minutes: u32| {
+            date.and_time(NaiveTime::MIN) + chrono::Duration::minutes(minutes.into())
         };
         let span = Span {
-            start: at(self.open),
-            end: at(self.close),
+            start: to_utc(zone, local(self.open)).0,
+            end: to_utc(zone, local(self.close)).0,
         };
-        (span.start < span.end).then_some(span)
+        if span.start >= span.end {
+            return Vec::new();
+        }
+        let Some(turn) = clock_turned_back(zone, span) else {
+            return vec![span];
+        };
+        let wall = turn.with_timezone(&zone).naive_local();
+        let open = local(self.open);
+        if wall >= open {
+            return vec![span];
+        }
+        let again = match zone.from_local_datetime(&open) {
+            LocalResult::Ambiguous(_, later) => later.with_timezone(&Utc),
+            LocalResult::Single(at) => at.with_timezone(&Utc),
+            LocalResult::None => return vec![Span { end: turn, ..span }],
+        };
+        [
+            Span {
+                start: span.start,
+                end: turn,
+            },
+            Span {
+                start: again,
+                end: span.end,
+            },
+        ]
+        .into_iter()
+        .filter(|s| s.start < s.end)
+        .collect()
+    }
+
+    /// Every allowed span from local day `from` on, in order, for the next ten days.
+    fn spans_from(&self, zone: Tz, from: NaiveDate) -> impl Iterator<Item = Span> + '_ {
+        (0..10)
+            .filter_map(move |n| from.checked_add_days(Days::new(n)))
+            .flat_map(move |date| self.day_spans(zone, date))
     }
 
     /// The allowed span that contains `at` or comes first after it, with its start moved up
-    /// to `at` when `at` is inside it. Spans of consecutive days that meet are joined. Calling
-    /// days recur weekly, so there is always one within eight days.
+    /// to `at` when `at` is inside it. Spans that meet (whole days back to back) are joined.
+    /// Calling days recur weekly, so there is always one within eight days.
     pub fn span_from(&self, zone: Tz, at: DateTime<Utc>) -> Span {
-        let today = at.with_timezone(&zone).date_naive();
-        let mut found: Option<(NaiveDate, Span)> = None;
-        for offset in 0..=9 {
-            let Some(date) = today
-                .checked_sub_days(Days::new(1))
-                .and_then(|d| d.checked_add_days(Days::new(offset)))
-            else {
-                continue;
-            };
-            if let Some(span) = self.day_span(zone, date).filter(|s| s.end > at) {
-                found = Some((date, span));
-                break;
-            }
-        }
+        let yesterday = at.with_timezone(&zone).date_naive().pred_opt();
+        let mut spans = yesterday
+            .into_iter()
+            .flat_map(|d| self.spans_from(zone, d))
+            .skip_while(|s| s.end <= at);
         // Unreachable with a non-empty set of days; an instant at the end of chrono's calendar
         // is treated as always allowed rather than never.
-        let Some((mut date, mut span)) = found else {
+        let Some(mut span) = spans.next() else {
             return Span {
                 start: at,
                 end: DateTime::<Utc>::MAX_UTC,
             };
         };
         span.start = span.start.max(at);
-        while let Some(next) = date
-            .checked_add_days(Days::new(1))
-            .and_then(|d| Some((d, self.day_span(zone, d)?)))
-            .filter(|(_, next)| next.start == span.end)
-        {
-            (date, span.end) = (next.0, next.1.end);
+        for next in spans {
+            if next.start != span.end {
+                break;
+            }
+            span.end = next.end;
         }
         span
     }
@@ -184,15 +213,50 @@ impl CallingHours {
         if first.start >= end {
             return None;
         }
-        // The last local day whose span begins before `end`, walking back from `end`.
+        // The last span that begins before `end`, walking back a day at a time from `end`.
         let mut date = end.with_timezone(&zone).date_naive();
         loop {
-            if let Some(span) = self.day_span(zone, date).filter(|s| s.start < end) {
+            if let Some(span) = self
+                .day_spans(zone, date)
+                .into_iter()
+                .rev()
+                .find(|s| s.start < end)
+            {
                 return Some((first.start, span.end.min(end)));
             }
             date = date.pred_opt()?;
         }
     }
+}
+
+/// The instant inside `span` at which `zone`'s clocks go back, if they do.
+fn clock_turned_back(zone: Tz, span: Span) -> Option<DateTime<Utc>> {
+    let offset = |at: DateTime<Utc>| {
+        zone.offset_from_utc_datetime(&at.naive_utc())
+            .fix()
+            .local_minus_utc()
+    };
+    let (mut before, mut after) = (span.start, span.end - chrono::Duration::milliseconds(1));
+    let (first, last) = (offset(before), offset(after));
+    if last >= first {
+        return None;
+    }
+    // Transitions fall on whole minutes: bisect to the minute.
+    while after - before > chrono::Duration::minutes(1) {
+        let middle = before + (after - before) / 2;
+        if offset(middle) == first {
+            before = middle;
+        } else {
+            after = middle;
+        }
+    }
+    let minute = after.timestamp() / 60 * 60;
+    let turn = DateTime::from_timestamp(minute, 0)?;
+    Some(if offset(turn) == first {
+        turn + chrono::Duration::minutes(1)
+    } else {
+        turn
+    })
 }
 
 impl fmt::Display for CallingHours {
@@ -257,6 +321,35 @@ mod tests {
         assert!(CallingHours::parse_days("Mon-Xyz").is_err());
         assert_eq!(CallingHours::new(None, None), None);
         assert_eq!(CallingHours::new(Some((0, 1440)), Some(EVERY_DAY)), None);
+    }
+
+    /// Found by the property test: on the day New York's clocks go back, 02:00 EDT becomes
+    /// 01:00 EST, so after the turn the wall clock reads 01:00-01:03 again, before the 01:04
+    /// opening. Those minutes are not callable: the day has two spans.
+    #[test]
+    fn a_fall_back_before_the_opening_splits_the_day() {
+        let r = rules("01:04-02:00", "Sun");
+        let zone: Tz = "America/New_York".parse().unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let spans = r.day_spans(zone, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+        assert_eq!(
+            spans,
+            vec![
+                Span {
+                    start: at("2026-11-01T05:04:00Z"),
+                    end: at("2026-11-01T06:00:00Z")
+                },
+                Span {
+                    start: at("2026-11-01T06:04:00Z"),
+                    end: at("2026-11-01T07:00:00Z")
+                },
+            ]
+        );
+        let first = r.span_from(zone, at("2026-11-01T05:30:00Z"));
+        assert_eq!(first.end, at("2026-11-01T06:00:00Z"));
+        let later = r.span_from(zone, at("2026-11-01T06:01:00Z"));
+        assert_eq!(later.start, at("2026-11-01T06:04:00Z"));
+        assert!(!r.allows(zone, at("2026-11-01T06:01:00Z")));
     }
 
     #[test]

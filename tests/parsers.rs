@@ -2,7 +2,8 @@
 //! round-trips) and the whole envelope, fed arbitrary bytes and mutations of a valid request.
 //! None may panic, and every refusal must carry a detail. This is the fuzzing the toolchain
 //! allows (cargo-fuzz needs a nightly compiler); proptest keeps any failing input it finds in
-//! `tests/parsers.proptest-regressions`, which is committed and replayed first on every run.
+//! `tests/parsers.regressions`, to be committed, and replays it first on every run; a case
+//! worth naming also becomes a unit test beside the code it broke.
 
 use chrono::{Datelike, NaiveDate, Timelike};
 use proptest::prelude::*;
@@ -30,6 +31,14 @@ fn parses_sanely(body: &[u8]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        // A failing case is kept beside this file and replayed first on every later run.
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource(
+            "regressions",
+        ))),
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn every_valid_date_and_time_round_trips(days in 0i64..(365 * 400), minute in 0u32..(24 * 60)) {
         let date = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap() + chrono::Duration::days(days);

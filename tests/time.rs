@@ -157,7 +157,14 @@ prop_compose! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        // A failing case is kept beside this file and replayed first on every later run.
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource(
+            "regressions",
+        ))),
+        ..ProptestConfig::default()
+    })]
 
     /// Whatever the rules and the zone, a clipped window starts and ends inside calling hours
     /// and inside the window; and a window refused has no allowed minute at all.
