@@ -358,10 +358,9 @@ const OPENED_NEXT_AT: &str = "CASE WHEN personal = 1 AND coalesce(fallback, '') 
         AND NOT EXISTS (SELECT 1 FROM calls k WHERE k.user_id = callbacks.user_id AND k.state = 'active')
     THEN min(coalesce(open_until, window_end), ?2 + ?3) ELSE coalesce(open_until, window_end) END";
 
-/// The staged redials of `ids` have become leasable: scheduled → due, with the window's end or
-/// an owner-absent deadline as the next instant. Callbacks already open are left alone, so a
-/// lease can call this for every redial it takes: at a window's instant the dialers' lease
-/// opens what it takes without waiting for the tick. Returns how many opened.
+/// The staged redials of `ids` have become leasable: scheduled → due, with `open_until` or an
+/// owner-absent deadline as the next instant. Callbacks no longer staged (an attempt was
+/// reported first, or they were opened already) are left alone. Returns how many opened.
 pub fn open(
     conn: &Connection,
     ids: &[i64],
