@@ -516,7 +516,6 @@ impl Live {
             store: store.clone(),
             clock,
             signals,
-            policy,
             stop: stop.clone(),
             long_polls: Arc::new(tokio::sync::Semaphore::new(512)),
         };

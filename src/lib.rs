@@ -89,7 +89,6 @@ pub async fn serve(
             store: store.clone(),
             clock: clock.clone(),
             signals,
-            policy: Arc::clone(&policy),
             stop: stop.clone(),
             long_polls: Arc::new(Semaphore::new(config.max_long_polls.max(1))),
         },

@@ -15,7 +15,6 @@ use crate::lcm::fields::{FieldError, Fields};
 use crate::lcm::UserId;
 use crate::scheduler::Signals;
 use crate::store::events::{self, Event};
-use crate::store::lifecycle::Policy;
 use crate::store::{Store, StoreError};
 
 /// The most events one lease or ack may carry.
@@ -79,7 +78,6 @@ pub struct Queue {
     pub store: Store,
     pub clock: Clock,
     pub signals: Arc<Signals>,
-    pub policy: Arc<Policy>,
     /// Cancelled at shutdown: long-polls return at once, empty.
     pub stop: CancellationToken,
     /// One permit per dialer allowed to wait at once (`--max-long-polls`).

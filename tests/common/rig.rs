@@ -49,7 +49,6 @@ impl Rig {
             store: store.clone(),
             clock: clock.clone(),
             signals: Arc::new(Signals::default()),
-            policy: Arc::clone(&policy),
             stop: CancellationToken::new(),
             long_polls: Arc::new(tokio::sync::Semaphore::new(512)),
         };
