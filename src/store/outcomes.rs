@@ -12,7 +12,6 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::callbacks;
 use super::lifecycle::{self, Policy};
-use super::telephony::{agent_is_present, find_call};
 use crate::lcm::{LcmError, PersonalCallback, UtcWindow};
 
 /// A request ready to store: the parsed fields and the window in UTC.
@@ -48,16 +47,16 @@ pub fn set_outcome(
     policy: &Policy,
 ) -> Result<Stored, LcmError> {
     let req = &new.request;
-    let call = find_call(conn, req.callid.as_str())?
-        .ok_or_else(|| LcmError::UnknownCall(req.callid.to_string()))?;
-    if call.account_number != req.account_number.as_str() {
+    let known =
+        prerequisites(conn, req)?.ok_or_else(|| LcmError::UnknownCall(req.callid.to_string()))?;
+    if known.account_number != req.account_number.as_str() {
         return Err(LcmError::AccountMismatch {
-            callid: call.callid,
-            registered: call.account_number,
+            callid: req.callid.to_string(),
+            registered: known.account_number,
             sent: req.account_number.to_string(),
         });
     }
-    let current = current_outcome(conn, req)?;
+    let current = known.current;
     if let Some(Current {
         callback_id: Some(callback_id),
         identical: true,
@@ -72,7 +71,7 @@ pub fn set_outcome(
             });
         }
     }
-    if !agent_is_present(conn, &req.user_id)? {
+    if !known.agent_present {
         return Err(LcmError::AgentNotLoggedIn(req.user_id.to_string()));
     }
     if new.window.end <= now {
@@ -163,27 +162,49 @@ struct Current {
     identical: bool,
 }
 
-fn current_outcome(
+/// What a request needs to know before it writes: its registered call, the call's current
+/// outcome, and whether the agent is present.
+struct Prerequisites {
+    /// The AccountNumber the call was registered with.
+    account_number: String,
+    current: Option<Current>,
+    /// Logged in, or on an active call.
+    agent_present: bool,
+}
+
+/// Reads the request's prerequisites in one statement (three lookups by key); `None` when
+/// the call is not registered.
+fn prerequisites(
     conn: &Connection,
     req: &PersonalCallback,
-) -> Result<Option<Current>, rusqlite::Error> {
+) -> Result<Option<Prerequisites>, rusqlite::Error> {
     conn.prepare_cached(
-        "SELECT id, callback_id, account_number, outcome_id, business_outcome, user_id,
-                agent_comments, lead_score, target_amount
-         FROM outcomes WHERE callid = ?1",
+        "SELECT k.account_number, o.id, o.callback_id, o.account_number, o.outcome_id,
+                o.business_outcome, o.user_id, o.agent_comments, o.lead_score, o.target_amount,
+                EXISTS (SELECT 1 FROM agents WHERE user_id = ?2 AND logged_in = 1)
+                    OR EXISTS (SELECT 1 FROM calls WHERE user_id = ?2 AND state = 'active')
+         FROM calls k LEFT JOIN outcomes o ON o.callid = k.callid
+         WHERE k.callid = ?1",
     )?
-    .query_row([req.callid.as_str()], |r| {
-        let identical = r.get::<_, String>(2)? == req.account_number.as_str()
-            && r.get::<_, i64>(3)? == req.outcome_id
-            && r.get::<_, i64>(4)? == req.business_outcome
-            && r.get::<_, String>(5)? == req.user_id.as_str()
-            && r.get::<_, String>(6)? == req.agent_comments
-            && r.get::<_, f64>(7)? == req.lead_score
-            && r.get::<_, f64>(8)? == req.target_amount;
-        Ok(Current {
-            id: r.get(0)?,
-            callback_id: r.get(1)?,
-            identical,
+    .query_row([req.callid.as_str(), req.user_id.as_str()], |r| {
+        let current = match r.get::<_, Option<i64>>(1)? {
+            None => None,
+            Some(id) => Some(Current {
+                id,
+                callback_id: r.get(2)?,
+                identical: r.get::<_, String>(3)? == req.account_number.as_str()
+                    && r.get::<_, i64>(4)? == req.outcome_id
+                    && r.get::<_, i64>(5)? == req.business_outcome
+                    && r.get::<_, String>(6)? == req.user_id.as_str()
+                    && r.get::<_, String>(7)? == req.agent_comments
+                    && r.get::<_, f64>(8)? == req.lead_score
+                    && r.get::<_, f64>(9)? == req.target_amount,
+            }),
+        };
+        Ok(Prerequisites {
+            account_number: r.get(0)?,
+            current,
+            agent_present: r.get(10)?,
         })
     })
     .optional()
