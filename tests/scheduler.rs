@@ -112,7 +112,10 @@ async fn a_point_window_lasts_min_window() {
     let id = rig.callback("ACC", "agent", at(13, 45), at(13, 45)).await;
     rig.tick_at(at(13, 45)).await;
     let events = rig.lease("d", None).await;
-    assert_eq!(events[0].window_end, "2026-01-13T14:00:00Z");
+    assert_eq!(
+        serde_json::to_value(&events[0]).unwrap()["window_end"],
+        "2026-01-13T14:00:00Z"
+    );
     let done = rig.tick_at(at(14, 0)).await;
     assert_eq!(done.expired, 1);
     assert_eq!(rig.state(id).await.0, "expired");

@@ -27,8 +27,12 @@ pub struct Event {
     pub outcome_id: Option<i64>,
     #[serde(rename = "BusinessOutcome")]
     pub business_outcome: Option<i64>,
-    pub window_start: String,
-    pub window_end: String,
+    /// ms since the epoch; RFC 3339 on the wire. Kept as a number so that the writer, which
+    /// builds events inside its transaction, does no formatting.
+    #[serde(serialize_with = "as_rfc3339")]
+    pub window_start: i64,
+    #[serde(serialize_with = "as_rfc3339")]
+    pub window_end: i64,
     pub timezone: String,
     pub attempt: i64,
     /// Why the callback ended, on `expired` events.
@@ -52,12 +56,16 @@ fn event_from_row(r: &Row<'_>) -> Result<Event, rusqlite::Error> {
         personal: r.get(7)?,
         outcome_id: r.get(8)?,
         business_outcome: r.get(9)?,
-        window_start: rfc3339(r.get(10)?),
-        window_end: rfc3339(r.get(11)?),
+        window_start: r.get(10)?,
+        window_end: r.get(11)?,
         timezone: r.get(12)?,
         attempt: r.get(13)?,
         reason: r.get(14)?,
     })
+}
+
+fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
 }
 
 /// The two kinds of event.
