@@ -277,3 +277,11 @@ FROM callbacks c;
 -- events_by_callback), so the purge needs no index of its own on events, and an ack no longer
 -- pays for one.
 DROP INDEX events_finished;
+
+-- step 6: far-off callbacks wait in hourly buckets
+-- A callback first needed by the scheduler in a later hour is parked: next_at stays NULL and
+-- parked_at holds when the scheduler moves it onto the agenda (ten minutes before that hour).
+-- Entries of one bucket sort by id, so a stream of new callbacks appends to a few pages of
+-- callbacks_parked, where each one used to rewrite a page at a random place in the agenda.
+ALTER TABLE callbacks ADD COLUMN parked_at INTEGER;
+CREATE INDEX callbacks_parked ON callbacks (parked_at) WHERE parked_at IS NOT NULL;

@@ -453,8 +453,14 @@ async fn owner_absent_next_day_moves_once() {
     assert_eq!(outcome.fallbacks, 1);
     assert_eq!(
         outcome.next_wake,
-        Some(at(13, 0) + Duration::days(1) - STAGE_AHEAD),
-        "the moved window is staged ahead of its new start"
+        Some(at(11, 50) + Duration::days(1)),
+        "the moved window waits parked until ten minutes before the hour of its staging"
+    );
+    let unparked = rig.tick_at(at(11, 50) + Duration::days(1)).await;
+    assert_eq!(
+        (unparked.unparked, unparked.next_wake),
+        (1, Some(at(13, 0) + Duration::days(1) - STAGE_AHEAD)),
+        "then it is staged ahead of its new start"
     );
     let cb = rig
         .store
@@ -572,4 +578,121 @@ async fn retention_purges_finished_rows_only() {
         .await
         .unwrap();
     assert_eq!(again, 0);
+}
+
+/// `(next_at, parked_at)` of a callback.
+async fn slot(rig: &Rig, id: i64) -> (Option<i64>, Option<i64>) {
+    (
+        rig.sql("SELECT next_at FROM callbacks WHERE id = ?1", id)
+            .await,
+        rig.sql("SELECT parked_at FROM callbacks WHERE id = ?1", id)
+            .await,
+    )
+}
+
+#[tokio::test]
+async fn a_far_window_waits_parked_until_ten_minutes_before_its_hour() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    // Created at 09:00; staged at 13:44, in the 13:00 bucket, which unparks at 12:50.
+    let id = rig.callback("ACC", "agent", at(13, 45), at(14, 30)).await;
+    assert_eq!(
+        slot(&rig, id).await,
+        (None, Some(at(12, 50).timestamp_millis()))
+    );
+
+    let early = rig.tick_at(at(9, 0)).await;
+    assert_eq!((early.unparked, early.next_wake), (0, Some(at(12, 50))));
+    let still = rig.tick_at(at(12, 50) - Duration::milliseconds(1)).await;
+    assert_eq!(still.unparked, 0);
+
+    let moved = rig.tick_at(at(12, 50)).await;
+    assert_eq!(
+        (moved.unparked, moved.next_wake),
+        (1, Some(at(13, 45) - STAGE_AHEAD)),
+        "on the agenda at its staging time"
+    );
+    assert_eq!(
+        slot(&rig, id).await,
+        (Some((at(13, 45) - STAGE_AHEAD).timestamp_millis()), None)
+    );
+    assert_eq!(rig.tick_at(at(13, 45)).await.opened, 1);
+    assert_eq!(rig.lease("d", None).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_window_whose_hour_unparks_within_ten_minutes_goes_straight_on_the_agenda() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    // Staged at 10:29, in the 10:00 bucket, which unparks at 09:50.
+    rig.clock.set(at(9, 50) - Duration::milliseconds(1));
+    let parked = rig.callback("A", "agent", at(10, 30), at(11, 0)).await;
+    assert_eq!(
+        slot(&rig, parked).await,
+        (None, Some(at(9, 50).timestamp_millis()))
+    );
+    rig.clock.set(at(9, 50));
+    let near = rig.callback("B", "agent", at(10, 30), at(11, 0)).await;
+    assert_eq!(
+        slot(&rig, near).await,
+        (Some(at(10, 29).timestamp_millis()), None)
+    );
+}
+
+#[tokio::test]
+async fn a_crowded_bucket_moves_onto_the_agenda_a_batch_per_tick() {
+    let rig = Rig::new(Policy::default());
+    let n = scheduler::UNPARK_BATCH + 5;
+    let (open, parked) = (at(13, 30).timestamp_millis(), at(12, 50).timestamp_millis());
+    rig.store
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO calls (callid, account_number, user_id, state, started_at)
+                 VALUES ('c', 'acc', 'agent', 'ended', 0)",
+                [],
+            )?;
+            c.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)
+                 INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id,
+                     window_start, window_end, local_start, local_end, timezone, state, open_at,
+                     parked_at, open_until, created_at, updated_at)
+                 SELECT 'c', 'acc' || i, 1, 'agent', ?2, ?2 + 3600000, '', '', 'UTC',
+                     'scheduled', ?2, ?3, ?2 + 3600000, 0, 0
+                 FROM n",
+                rusqlite::params![n, open, parked],
+            )
+            .map_err(StoreError::from)
+        })
+        .await
+        .unwrap();
+    let first = rig.tick_at(at(12, 50)).await;
+    assert_eq!(
+        (first.unparked as i64, first.next_wake),
+        (scheduler::UNPARK_BATCH, Some(at(12, 50))),
+        "a full batch: the next tick follows at once"
+    );
+    let rest = rig.tick_at(at(12, 50)).await;
+    assert_eq!(
+        (rest.unparked, rest.next_wake),
+        (5, Some(at(13, 30) - STAGE_AHEAD))
+    );
+}
+
+#[tokio::test]
+async fn a_parked_callback_superseded_or_cancelled_never_comes_back() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let old = rig.callback("ACC", "agent", at(13, 45), at(14, 30)).await;
+    let new = rig.callback("ACC", "agent", at(15, 0), at(16, 0)).await;
+    assert_eq!(rig.state(old).await.0, "superseded");
+    assert_eq!(slot(&rig, old).await, (None, None));
+    let now = rig.clock.now();
+    rig.store
+        .write(move |c| lifecycle::cancel(c, new, now))
+        .await
+        .unwrap();
+    assert_eq!(slot(&rig, new).await, (None, None));
+    let later = rig.tick_at(at(16, 0)).await;
+    assert_eq!((later.unparked, later.next_wake), (0, None));
+    assert!(rig.lease("d", None).await.is_empty());
 }

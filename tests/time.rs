@@ -420,6 +420,12 @@ async fn a_window_across_the_night_pauses_at_the_close_and_resumes_at_the_openin
     assert_eq!(closed.paused, 1);
     assert_eq!(
         closed.next_wake,
+        Some(utc("2026-01-14T11:50:00Z")),
+        "parked until ten minutes before the hour of its staging"
+    );
+    let unparked = rig.tick_at(utc("2026-01-14T11:50:00Z")).await;
+    assert_eq!(
+        unparked.next_wake,
         Some(utc("2026-01-14T12:59:00Z")),
         "staged for 08:00"
     );
@@ -454,7 +460,11 @@ async fn a_retry_that_would_fall_after_the_close_waits_for_the_opening() {
     // would be 21:00:30, after the close.
     assert_eq!(lease_at(&rig, utc("2026-01-14T01:59:30Z")).await, vec![id]);
     let next = rig.attempt(id, AttemptResult::Busy).await;
-    assert_eq!(next, Some(utc("2026-01-14T12:59:00Z").timestamp_millis()));
+    assert_eq!(
+        next,
+        Some(utc("2026-01-14T11:50:00Z").timestamp_millis()),
+        "parked until the hour of its staging for 08:00 is near"
+    );
     let open_at: i64 = rig
         .sql("SELECT open_at FROM callbacks WHERE id = ?1", id)
         .await;
@@ -546,7 +556,9 @@ async fn a_pause_across_the_spring_forward_night_resumes_at_local_eight() {
     // 21:00 EST is 02:00 UTC; 08:00 the next morning is EDT, 12:00 UTC.
     let closed = rig.tick_at(utc("2026-03-08T02:00:00Z")).await;
     assert_eq!(closed.paused, 1);
-    assert_eq!(closed.next_wake, Some(utc("2026-03-08T11:59:00Z")));
+    assert_eq!(closed.next_wake, Some(utc("2026-03-08T10:50:00Z")));
+    let unparked = rig.tick_at(utc("2026-03-08T10:50:00Z")).await;
+    assert_eq!(unparked.next_wake, Some(utc("2026-03-08T11:59:00Z")));
     rig.tick_at(utc("2026-03-08T11:59:00Z")).await;
     assert!(lease_at(&rig, utc("2026-03-08T11:59:59Z")).await.is_empty());
     assert_eq!(lease_at(&rig, utc("2026-03-08T12:00:00Z")).await, vec![id]);

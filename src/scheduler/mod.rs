@@ -1,5 +1,6 @@
-//! The due-window worker. Its step, [`tick`], is a function of `now`: it stages the redial
-//! events of windows about to open, opens the windows whose time has come, expires the ones
+//! The due-window worker. Its step, [`tick`], is a function of `now`: it moves parked
+//! callbacks whose hour is near onto the agenda, stages the redial events of windows about to
+//! open, opens the windows whose time has come, expires the ones
 //! that ended, pauses the ones whose calling hours closed, applies owner-absent fallbacks, returns leases
 //! that ran out, and says when it next has work. The loop around it, [`run`], only sleeps until
 //! that instant, or until a commit brings an earlier one ([`Signals::schedule`]), or until the
@@ -24,9 +25,15 @@ use crate::store::{events, Store, StoreError};
 /// next tick follows at once.
 pub const TICK_BATCH: i64 = 256;
 
+/// The most parked callbacks moved onto the agenda in one tick. Moving one is a single row
+/// update, cheaper than handling one, so the batch is larger.
+pub const UNPARK_BATCH: i64 = 1024;
+
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
+    /// Parked callbacks moved onto the agenda.
+    pub unparked: usize,
     /// Redial events written ahead of their instant.
     pub staged: usize,
     pub opened: usize,
@@ -49,9 +56,12 @@ impl Outcome {
 
 /// One step of the scheduler at `now`, inside the writer's transaction.
 pub fn tick(conn: &Connection, now: DateTime<Utc>, policy: &Policy) -> Result<Outcome, StoreError> {
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        unparked: lifecycle::unpark(conn, now, UNPARK_BATCH)?,
+        ..Outcome::default()
+    };
     let agenda = lifecycle::agenda(conn, now, TICK_BATCH)?;
-    let full = agenda.len() as i64 == TICK_BATCH;
+    let full = agenda.len() as i64 == TICK_BATCH || outcome.unparked as i64 == UNPARK_BATCH;
     let mut opening = Vec::new();
     for callback in &agenda {
         match lifecycle::advance(conn, callback, now, policy)? {

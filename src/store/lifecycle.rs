@@ -29,6 +29,13 @@
 //! * `next_at` is the one instant the scheduler must next look at a live callback: the staging
 //!   time, then `open_at` (window start or retry time) while `scheduled`, `open_until` (or an
 //!   earlier owner-absent deadline) while `due`, and NULL once finished.
+//! * Parking: a `scheduled` callback whose staging time falls in a later hour ([`PARK_BUCKET`])
+//!   than the next [`UNPARK_AHEAD`] has no `next_at` yet; `parked_at` says when the scheduler
+//!   moves it onto the agenda ([`unpark`]), ten minutes before that hour begins. The agenda
+//!   index is ordered by instant, so each new far-off callback used to write a page at a
+//!   random place in it; parked ones sort by bucket and then id, so a stream of them appends
+//!   to a few pages, and a bucket joins the agenda in bulk. A callback never has both
+//!   `next_at` and `parked_at`, and a finished one has neither.
 //! * Calling hours ([`crate::hours`]): `open_at` is always an instant when calling is allowed,
 //!   and `open_until` is when that span of calling hours closes, or the window's end if that
 //!   comes first; a redial is never handed out at or after `open_until`. At `open_until`
@@ -45,6 +52,25 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 /// How long before a window opens (or a retry is due) its redial event is written.
 pub const STAGE_AHEAD: Duration = Duration::seconds(60);
+
+/// Far-off callbacks wait for the scheduler in buckets of this length (see "Parking" above).
+pub const PARK_BUCKET: Duration = Duration::hours(1);
+
+/// A bucket joins the agenda this long before it begins: ample time to move even a crowded
+/// bucket, a batch per tick, before its first staging time.
+pub const UNPARK_AHEAD: Duration = Duration::minutes(10);
+
+/// Where a callback the scheduler first needs at `stage_at` (ms) waits, seen at `now_ms`:
+/// `(next_at, parked_at)`, exactly one of them set.
+pub fn agenda_slot(stage_at: i64, now_ms: i64) -> (Option<i64>, Option<i64>) {
+    let bucket = PARK_BUCKET.num_milliseconds();
+    let unpark_at = stage_at.div_euclid(bucket) * bucket - UNPARK_AHEAD.num_milliseconds();
+    if unpark_at > now_ms {
+        (None, Some(unpark_at))
+    } else {
+        (Some(stage_at), None)
+    }
+}
 use chrono_tz::Tz;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -215,11 +241,31 @@ pub fn agenda(
     .collect()
 }
 
-/// The earliest `next_at` of any callback. The `IS NOT NULL` lets SQLite read it from the
-/// partial agenda index instead of scanning every callback.
+/// The earliest instant the scheduler has work with a callback: the first `next_at`, or the
+/// first bucket to unpark. Each `IS NOT NULL` lets SQLite read the minimum from its partial
+/// index instead of scanning every callback.
 pub fn next_at(conn: &Connection) -> Result<Option<i64>, rusqlite::Error> {
-    conn.prepare_cached("SELECT min(next_at) FROM callbacks WHERE next_at IS NOT NULL")?
-        .query_row([], |r| r.get(0))
+    let agenda: Option<i64> = conn
+        .prepare_cached("SELECT min(next_at) FROM callbacks WHERE next_at IS NOT NULL")?
+        .query_row([], |r| r.get(0))?;
+    let parked: Option<i64> = conn
+        .prepare_cached("SELECT min(parked_at) FROM callbacks WHERE parked_at IS NOT NULL")?
+        .query_row([], |r| r.get(0))?;
+    Ok(agenda.into_iter().chain(parked).min())
+}
+
+/// Moves up to `limit` parked callbacks whose bucket is due onto the agenda, at their staging
+/// time. Returns how many moved.
+pub fn unpark(conn: &Connection, now: DateTime<Utc>, limit: i64) -> Result<usize, rusqlite::Error> {
+    conn.prepare_cached(
+        "UPDATE callbacks SET next_at = coalesce(open_at, window_start) - ?3, parked_at = NULL
+         WHERE id IN (SELECT id FROM callbacks WHERE parked_at <= ?1 ORDER BY parked_at LIMIT ?2)",
+    )?
+    .execute(params![
+        now.timestamp_millis(),
+        limit,
+        STAGE_AHEAD.num_milliseconds()
+    ])
 }
 
 /// The first instant at or after `at` (ms) when the callback may be dialed, and when that
@@ -247,21 +293,29 @@ fn zone_of(cb: &Live) -> Tz {
     cb.timezone.parse().unwrap_or(Tz::UTC)
 }
 
+/// A callback just created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Created {
+    pub id: i64,
+    /// When the scheduler must first look at it: its staging time, or when its bucket unparks.
+    pub wake_at: i64,
+}
+
 /// Creates a `scheduled` callback for `req`, superseding the contact's live one (whose open
 /// events are withdrawn). The window is already clipped to calling hours, so its start is an
-/// instant when calling is allowed. Returns the new id; the caller opens it if its window has
-/// started.
+/// instant when calling is allowed. The caller opens it if its window has started.
 pub fn create(
     conn: &Connection,
     req: &PersonalCallback,
     window: &UtcWindow,
     now: DateTime<Utc>,
     policy: &Policy,
-) -> Result<i64, rusqlite::Error> {
+) -> Result<Created, rusqlite::Error> {
     let now_ms = now.timestamp_millis();
     let superseded: Option<i64> = conn
         .prepare_cached(
-            "UPDATE callbacks SET state = 'superseded', next_at = NULL, staged = 0, updated_at = ?2
+            "UPDATE callbacks SET state = 'superseded', next_at = NULL, parked_at = NULL,
+                 staged = 0, updated_at = ?2
              WHERE account_number = ?1 AND state IN ('scheduled', 'due')
              RETURNING id",
         )?
@@ -277,12 +331,15 @@ pub fn create(
     // A window that has started opens now, or at the next opening if calling hours are closed.
     let (open_at, open_until) =
         callable(policy, window.zone, start.max(now_ms), end).unwrap_or((start, end));
+    let stage_at = open_at - STAGE_AHEAD.num_milliseconds();
+    let (next_at, parked_at) = agenda_slot(stage_at, now_ms);
     conn.prepare_cached(
         "INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
              window_end, local_start, local_end, timezone, start_dst, end_dst, state, open_at,
-             next_at, supersedes, created_at, updated_at, open_until, requested_start,
-             requested_end, calling_hours, window_start_local, window_end_local)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'scheduled', ?21, ?21 - ?14, ?12,
+             next_at, parked_at, supersedes, created_at, updated_at, open_until,
+             requested_start, requested_end, calling_hours, window_start_local,
+             window_end_local)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'scheduled', ?21, ?14, ?22, ?12,
              ?13, ?13, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?
     .execute(params![
@@ -299,7 +356,7 @@ pub fn create(
         window.end_adjusted.as_str(),
         superseded,
         now_ms,
-        STAGE_AHEAD.num_milliseconds(),
+        next_at,
         open_until,
         window.requested_start.timestamp_millis(),
         window.requested_end.timestamp_millis(),
@@ -307,31 +364,31 @@ pub fn create(
         window.local_rfc3339(window.start),
         window.local_rfc3339(window.end),
         open_at,
+        parked_at,
     ])?;
-    Ok(conn.last_insert_rowid())
+    Ok(Created {
+        id: conn.last_insert_rowid(),
+        wake_at: parked_at.unwrap_or(stage_at),
+    })
 }
 
 /// Stages and opens the callback `id` at once if its time has come (a window that started
-/// before the request arrived); returns its `next_at` afterwards.
+/// before the request arrived); returns when the scheduler must next look at it.
 pub fn open_if_due(
     conn: &Connection,
     id: i64,
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<Option<i64>, rusqlite::Error> {
-    let now_ms = now.timestamp_millis();
-    match load(conn, id)? {
-        Some(cb) if cb.state == "scheduled" && cb.open_at <= now_ms => {
-            stage(conn, &cb, now)?;
-            open(conn, &[id], now, policy)?;
-            conn.prepare_cached("SELECT next_at FROM callbacks WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))
-        }
-        Some(cb) if cb.state == "scheduled" => {
-            Ok(Some(cb.open_at - STAGE_AHEAD.num_milliseconds()))
-        }
-        _ => Ok(None),
+    let Some(cb) = load(conn, id)? else {
+        return Ok(None);
+    };
+    if cb.state == "scheduled" && cb.open_at <= now.timestamp_millis() {
+        stage(conn, &cb, now)?;
+        open(conn, &[id], now, policy)?;
     }
+    conn.prepare_cached("SELECT coalesce(next_at, parked_at) FROM callbacks WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
 }
 
 /// Writes the callback's next redial event, leasable from `open_at`.
@@ -395,8 +452,8 @@ pub fn expire(
 ) -> Result<(), rusqlite::Error> {
     let changed = conn
         .prepare_cached(
-            "UPDATE callbacks SET state = 'expired', end_reason = ?2, next_at = NULL, staged = 0,
-                 updated_at = ?3
+            "UPDATE callbacks SET state = 'expired', end_reason = ?2, next_at = NULL,
+                 parked_at = NULL, staged = 0, updated_at = ?3
              WHERE id = ?1 AND state IN ('scheduled', 'due')",
         )?
         .execute(params![id, reason, now.timestamp_millis()])?;
@@ -501,13 +558,14 @@ fn reschedule(
 ) -> Result<i64, rusqlite::Error> {
     let now_ms = now.timestamp_millis();
     let stage_at = (open - STAGE_AHEAD.num_milliseconds()).max(now_ms);
+    let (next_at, parked_at) = agenda_slot(stage_at, now_ms);
     conn.prepare_cached(
         "UPDATE callbacks SET state = 'scheduled', open_at = ?2, open_until = ?3, next_at = ?4,
-             staged = 0, updated_at = ?5
+             parked_at = ?6, staged = 0, updated_at = ?5
          WHERE id = ?1",
     )?
-    .execute(params![id, open, until, stage_at, now_ms])?;
-    Ok(stage_at)
+    .execute(params![id, open, until, next_at, now_ms, parked_at])?;
+    Ok(parked_at.unwrap_or(stage_at))
 }
 
 fn set_next_at(
@@ -573,11 +631,13 @@ fn fall_back(
             };
             record_fallback(conn, cb.id, Fallback::NextDay, now)?;
             events::withdraw(conn, cb.id, Withdraw::Open, now)?;
+            let (next_at, parked_at) =
+                agenda_slot(moved.start - STAGE_AHEAD.num_milliseconds(), now_ms);
             conn.prepare_cached(
                 "UPDATE callbacks SET state = 'scheduled', window_start = ?2, window_end = ?3,
                      local_start = ?4, local_end = ?5, open_at = ?2, open_until = ?6,
-                     next_at = ?2 - ?8, staged = 0, updated_at = ?7, window_start_local = ?9,
-                     window_end_local = ?10
+                     next_at = ?8, parked_at = ?11, staged = 0, updated_at = ?7,
+                     window_start_local = ?9, window_end_local = ?10
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -588,9 +648,10 @@ fn fall_back(
                 moved.local_end,
                 moved.open_until,
                 now_ms,
-                STAGE_AHEAD.num_milliseconds(),
+                next_at,
                 local_rfc3339(zone_of(cb), utc(moved.start)),
                 local_rfc3339(zone_of(cb), utc(moved.end)),
+                parked_at,
             ])?;
             Ok(())
         }
@@ -716,7 +777,7 @@ pub fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), Tran
     }
     conn.prepare_cached(
         "UPDATE callbacks SET state = 'cancelled', end_reason = 'cancelled', next_at = NULL,
-             staged = 0, updated_at = ?2
+             parked_at = NULL, staged = 0, updated_at = ?2
          WHERE id = ?1",
     )?
     .execute(params![id, now.timestamp_millis()])?;

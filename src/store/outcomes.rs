@@ -86,7 +86,8 @@ pub fn set_outcome(
             now,
         });
     }
-    let callback_id = lifecycle::create(conn, req, &new.window, now, policy)?;
+    let created = lifecycle::create(conn, req, &new.window, now, policy)?;
+    let callback_id = created.id;
     let now_ms = now.timestamp_millis();
     match current {
         Some(current) => {
@@ -146,7 +147,7 @@ pub fn set_outcome(
         lifecycle::open_if_due(conn, callback_id, now, policy)?
     } else {
         // Usual case, no second read: the scheduler stages the redial ahead of the start.
-        Some(new.window.start.timestamp_millis() - lifecycle::STAGE_AHEAD.num_milliseconds())
+        Some(created.wake_at)
     };
     Ok(Stored {
         callback_id,
