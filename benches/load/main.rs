@@ -5,12 +5,13 @@
 //! cargo bench --bench load -- --quick    # a small run, for CI: numbers not judged
 //! cargo bench --bench load -- --huge     # adds a preload of 10M (several GB of disk)
 //! cargo bench --bench load -- --only ingest   # one section: ingest, growth or dispatch
+//! BENCH_REDIAL_BIN=/tmp/old/redial cargo bench --bench load   # the server from another build
 //! ```
 //!
 //! * Ingest: the release binary as a child process on a temporary database (`synchronous=FULL`),
-//!   driven over keep-alive HTTP connections by the load generator below (one thread, distinct
-//!   registered calls, realistic fields) at 16, 64 and 256 concurrent connections. Every
-//!   success must be a row afterwards.
+//!   driven over keep-alive HTTP connections by the load generator below (one thread, the lean
+//!   HTTP/1.1 client of `http1.rs`, distinct registered calls, realistic fields) at 16, 64 and
+//!   256 concurrent connections. Every success must be a row afterwards.
 //! * Baselines, in the same run: the same rows inserted with rusqlite directly, in batches of
 //!   1,000 per transaction (the raw ceiling) and one transaction per request (the naive design).
 //! * Due lag, per preload size: windows preloaded far ahead, then 10,000 windows opening at one
@@ -23,9 +24,11 @@
 //!
 //! Results print as Markdown tables, ready for `BENCHMARKS.md`.
 
-#[path = "../tests/common/process.rs"]
+#[path = "../../tests/common/process.rs"]
 #[allow(dead_code)]
 mod process;
+
+mod http1;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,7 +39,7 @@ use chrono::Utc;
 use redial::clock::Clock;
 use redial::queue::{AckRequest, LeaseRequest, Queue};
 use redial::scheduler::{self, Signals};
-use redial::store::lifecycle::{Policy, STAGE_AHEAD};
+use redial::store::lifecycle::{agenda_slot, Policy, PARK_BUCKET, STAGE_AHEAD, UNPARK_AHEAD};
 use redial::store::{open_write_connection, schema, Store, StoreOptions, Synchronous};
 use rusqlite::{params, Connection};
 use tokio_util::sync::CancellationToken;
@@ -250,45 +253,41 @@ impl Load {
     }
 }
 
-/// Sends `bodies` to `url` over `concurrency` keep-alive connections, from one thread.
+/// Sends `bodies` to `url` as `POST`s over `concurrency` keep-alive connections, from one
+/// thread, with the lean client of `http1.rs`.
 fn drive(url: &str, bodies: Vec<Vec<u8>>, concurrency: usize) -> Load {
+    let (address, path) = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(address, path)| (address.to_owned(), format!("/{path}")))
+        .expect("an http:// URL with a path");
+    let requests: Vec<Vec<u8>> = bodies
+        .iter()
+        .map(|body| http1::post_json(&address, &path, body))
+        .collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(concurrency)
-            .build()
-            .expect("a client");
-        let bodies = Arc::new(bodies);
+        let requests = Arc::new(requests);
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..concurrency {
-            let (client, bodies, next, url) = (
-                client.clone(),
-                Arc::clone(&bodies),
-                Arc::clone(&next),
-                url.to_owned(),
-            );
+            let (requests, next) = (Arc::clone(&requests), Arc::clone(&next));
+            let mut connection = http1::Connection::new(&address);
             tasks.push(tokio::spawn(async move {
                 let (mut ok, mut latencies) = (0, Vec::new());
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else { break };
+                    let Some(request) = requests.get(i) else {
+                        break;
+                    };
                     let sent = Instant::now();
-                    let response = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .expect("the server answers");
-                    let success = response.status().is_success();
-                    response.bytes().await.expect("a whole reply");
+                    let status = connection.send(request).await.expect("the server answers");
                     latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
-                    ok += usize::from(success);
+                    ok += usize::from((200..300).contains(&status));
                 }
                 (ok, latencies)
             }));
@@ -331,8 +330,17 @@ fn count(db: &Path, table: &str) -> i64 {
         .unwrap()
 }
 
+/// What the server spent per request.
+struct Cost {
+    /// CPU time, user + system, µs: steadier than requests/s on a shared machine, so it is
+    /// what two builds are compared by.
+    cpu_us: f64,
+    /// Bytes the server sent to storage (WAL, checkpoints, log), KiB.
+    written_kib: f64,
+}
+
 /// One server, fresh file, each concurrency level on its own calls.
-fn ingest_levels(plan: &Plan, scratch: &Path) -> Vec<(Load, i64)> {
+fn ingest_levels(plan: &Plan, scratch: &Path) -> Vec<(Load, i64, Cost)> {
     let db = scratch.join("ingest.db");
     let total = plan.ingest_requests * plan.ingest_levels.len();
     register_calls(&db, total);
@@ -346,12 +354,43 @@ fn ingest_levels(plan: &Plan, scratch: &Path) -> Vec<(Load, i64)> {
             .map(|i| lcm_body(i, &day))
             .collect();
         let before = count(&db, "outcomes");
+        let cpu_before = cpu_seconds(server.child.id());
+        let written_before = written_bytes(server.child.id());
         let load = drive(&url, bodies, concurrency);
+        let requests = load.requests as f64;
+        let cost = Cost {
+            cpu_us: (cpu_seconds(server.child.id()) - cpu_before) * 1e6 / requests,
+            written_kib: (written_bytes(server.child.id()) - written_before) / 1024.0 / requests,
+        };
         let rows = count(&db, "outcomes") - before;
-        results.push((load, rows));
+        results.push((load, rows, cost));
     }
     server.terminate();
     results
+}
+
+/// Bytes a process has caused to be sent to storage, from `/proc/PID/io`.
+fn written_bytes(pid: u32) -> f64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("/proc/PID/io");
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a write_bytes line")
+}
+
+/// CPU time a process has used, user + system, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("a stat line")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // USER_HZ is 100 on every Linux this runs on.
+    ticks / 100.0
 }
 
 /// The same outcome and callback rows, inserted directly, `per_tx` requests a transaction.
@@ -359,7 +398,10 @@ fn baseline(scratch: &Path, name: &str, rows: usize, per_tx: usize) -> f64 {
     let db = scratch.join(format!("{name}.db"));
     register_calls(&db, rows);
     let conn = open_write_connection(&db, Synchronous::Full).expect("database");
-    let start = Utc::now().timestamp_millis() + 86_400_000;
+    let now = Utc::now().timestamp_millis();
+    let start = now + 86_400_000;
+    // Where the service puts a callback this far off: parked in its hour's bucket.
+    let (next_at, parked_at) = agenda_slot(start - STAGE_AHEAD.num_milliseconds(), now);
     let started = Instant::now();
     for chunk in (0..rows).collect::<Vec<_>>().chunks(per_tx) {
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -367,10 +409,10 @@ fn baseline(scratch: &Path, name: &str, rows: usize, per_tx: usize) -> f64 {
             conn.prepare_cached(
                 "INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id,
                      window_start, window_end, local_start, local_end, timezone, state, open_at,
-                     next_at, created_at, updated_at, open_until, requested_start,
+                     next_at, parked_at, created_at, updated_at, open_until, requested_start,
                      requested_end, window_start_local, window_end_local)
                  VALUES (?1, ?2, 1, ?3, ?4, ?4 + 3600000, '14/01/2026 09:00',
-                     '14/01/2026 10:00', 'UTC', 'scheduled', ?4, ?4 - 60000, ?5, ?5,
+                     '14/01/2026 10:00', 'UTC', 'scheduled', ?4, ?6, ?7, ?5, ?5,
                      ?4 + 3600000, ?4, ?4 + 3600000, '2026-01-14T09:00:00Z',
                      '2026-01-14T10:00:00Z')",
             )
@@ -380,7 +422,9 @@ fn baseline(scratch: &Path, name: &str, rows: usize, per_tx: usize) -> f64 {
                 format!("5|3|1|0|0|{i}|1"),
                 format!("agent{}", i % 200),
                 start,
-                start - 86_400_000
+                now,
+                next_at,
+                parked_at
             ])
             .unwrap();
             let callback = conn.last_insert_rowid();
@@ -406,13 +450,16 @@ fn baseline(scratch: &Path, name: &str, rows: usize, per_tx: usize) -> f64 {
     rows as f64 / started.elapsed().as_secs_f64()
 }
 
-fn report_ingest(ingest: &[(Load, i64)], raw: f64, naive: f64) {
+fn report_ingest(ingest: &[(Load, i64, Cost)], raw: f64, naive: f64) {
     println!("## Ingest (`POST /v1/lcm`, synchronous=FULL)\n");
-    println!("| connections | requests | req/s | p50 ms | p99 ms | max ms | successes | rows |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    for (load, rows) in ingest {
+    println!(
+        "| connections | requests | req/s | p50 ms | p99 ms | max ms | successes | rows | \
+         server CPU µs/request | written KiB/request |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (load, rows, cost) in ingest {
         println!(
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {:.0} | {:.1} |",
             load.concurrency,
             load.requests,
             load.rate(),
@@ -420,13 +467,15 @@ fn report_ingest(ingest: &[(Load, i64)], raw: f64, naive: f64) {
             pct(&load.latencies, 0.99),
             pct(&load.latencies, 1.0),
             load.ok,
-            rows
+            rows,
+            cost.cpu_us,
+            cost.written_kib
         );
         if *rows != load.ok as i64 {
             println!("\n**{} successes but {rows} rows**\n", load.ok);
         }
     }
-    let best = ingest.iter().map(|(l, _)| l.rate()).fold(0.0, f64::max);
+    let best = ingest.iter().map(|(l, _, _)| l.rate()).fold(0.0, f64::max);
     println!("\n| baseline | rows/s | redial (best) / baseline |");
     println!("| --- | --- | --- |");
     println!(
@@ -466,22 +515,31 @@ fn insert_windows(
              VALUES ('bench', 'bench', 'agent', 'active', 0);
          INSERT OR IGNORE INTO agents (user_id, logged_in, updated_at) VALUES ('agent', 1, 0);",
     )?;
+    // As the service stores them: on the agenda at the staging time, or parked until ten
+    // minutes before that hour if it begins later than that (`lifecycle::agenda_slot`).
     conn.execute(
-        "WITH RECURSIVE n(i) AS (SELECT ?2 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?3)
+        "WITH RECURSIVE n(i) AS (SELECT ?2 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?3),
+             w(i, open, stage, unpark) AS (
+                 SELECT i, ?4 + (i - ?2) * ?5, ?4 + (i - ?2) * ?5 - ?6,
+                     (?4 + (i - ?2) * ?5 - ?6) / ?7 * ?7 - ?8
+                 FROM n)
          INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
-             window_end, local_start, local_end, timezone, state, open_at, next_at, open_until,
-             created_at, updated_at)
-         SELECT 'bench', ?1 || i, 1, 'agent', ?4 + (i - ?2) * ?5, ?4 + (i - ?2) * ?5 + 3600000,
-             '', '', 'UTC', 'scheduled', ?4 + (i - ?2) * ?5, ?4 + (i - ?2) * ?5 - ?6,
-             ?4 + (i - ?2) * ?5 + 3600000, 0, 0
-         FROM n",
+             window_end, local_start, local_end, timezone, state, open_at, next_at, parked_at,
+             open_until, created_at, updated_at)
+         SELECT 'bench', ?1 || i, 1, 'agent', open, open + 3600000, '', '', 'UTC', 'scheduled',
+             open, CASE WHEN unpark > ?9 THEN NULL ELSE stage END,
+             CASE WHEN unpark > ?9 THEN unpark END, open + 3600000, 0, 0
+         FROM w",
         params![
             prefix,
             from,
             to,
             start,
             step,
-            STAGE_AHEAD.num_milliseconds()
+            STAGE_AHEAD.num_milliseconds(),
+            PARK_BUCKET.num_milliseconds(),
+            UNPARK_AHEAD.num_milliseconds(),
+            Utc::now().timestamp_millis()
         ],
     )
 }

@@ -15,7 +15,12 @@ pub struct ServerProcess {
 pub fn spawn_server(db: &std::path::Path, args: &[&str]) -> ServerProcess {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_redial"))
+    // BENCH_REDIAL_BIN runs another build under the same harness, to compare two builds.
+    let binary = std::env::var_os("BENCH_REDIAL_BIN").map_or_else(
+        || env!("CARGO_BIN_EXE_redial").into(),
+        std::path::PathBuf::from,
+    );
+    let mut child = Command::new(binary)
         .args([
             "--log-format",
             "json",
