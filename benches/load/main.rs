@@ -30,6 +30,10 @@ mod process;
 
 mod http1;
 
+/// The allocator the service runs with (`src/main.rs`), for the parts measured in process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

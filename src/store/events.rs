@@ -182,7 +182,7 @@ pub fn lease(
          WHERE id IN (SELECT id FROM events
                       WHERE state = 'ready' AND available_at <= ?3
                         AND (expires_at IS NULL OR expires_at > ?3) {filter}
-                      ORDER BY available_at, id LIMIT ?4)
+                      ORDER BY available_at, id LIMIT ?4 + 0)
          RETURNING {EVENT_COLUMNS}"
     );
     let mut events = conn
@@ -253,7 +253,7 @@ pub fn return_expired_leases(
                           WHEN expires_at <= ?1 THEN 'withdrawn' ELSE 'ready' END,
              updated_at = ?1
          WHERE id IN (SELECT id FROM events WHERE state = 'leased' AND available_at <= ?1
-                      ORDER BY available_at LIMIT ?3)
+                      ORDER BY available_at LIMIT ?3 + 0)
          RETURNING state = 'dead'",
     )?
     .query_map(

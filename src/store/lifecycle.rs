@@ -235,7 +235,7 @@ pub fn agenda(
     limit: i64,
 ) -> Result<Vec<Live>, rusqlite::Error> {
     conn.prepare_cached(&format!(
-        "SELECT {LIVE_COLUMNS} FROM callbacks WHERE next_at <= ?1 ORDER BY next_at LIMIT ?2"
+        "SELECT {LIVE_COLUMNS} FROM callbacks WHERE next_at <= ?1 ORDER BY next_at LIMIT ?2 + 0"
     ))?
     .query_map(params![now.timestamp_millis(), limit], live_from_row)?
     .collect()
@@ -259,7 +259,8 @@ pub fn next_at(conn: &Connection) -> Result<Option<i64>, rusqlite::Error> {
 pub fn unpark(conn: &Connection, now: DateTime<Utc>, limit: i64) -> Result<usize, rusqlite::Error> {
     conn.prepare_cached(
         "UPDATE callbacks SET next_at = coalesce(open_at, window_start) - ?3, parked_at = NULL
-         WHERE id IN (SELECT id FROM callbacks WHERE parked_at <= ?1 ORDER BY parked_at LIMIT ?2)",
+         WHERE id IN (SELECT id FROM callbacks WHERE parked_at <= ?1 ORDER BY parked_at
+                      LIMIT ?2 + 0)",
     )?
     .execute(params![
         now.timestamp_millis(),

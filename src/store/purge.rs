@@ -19,7 +19,7 @@ pub fn purge_batch(
              SELECT id FROM callbacks
              WHERE state IN ('completed', 'expired', 'cancelled', 'superseded')
                AND updated_at < ?1
-             LIMIT ?2)",
+             LIMIT ?2 + 0)",
     )?
     .execute(params![cutoff.timestamp_millis(), batch])
 }
