@@ -129,8 +129,7 @@ impl Store {
             conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
         }
         // Checkpoints run in their own thread (see `checkpoint`), not inside a commit.
-        conn.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
-        let checkpoints = checkpoint::Checkpoints::start(&options.path)?;
+        let checkpoints = checkpoint::Checkpoints::start(&options.path, &conn)?;
         let (writer, thread) =
             writer::spawn(conn, checkpoints, options.queue_capacity, options.batch_max)?;
         let readers = Arc::new(Readers {

@@ -255,7 +255,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x TEXT NOT NULL);")
             .unwrap();
-        let checkpoints = Checkpoints::start(&path).unwrap();
+        let checkpoints = Checkpoints::start(&path, &conn).unwrap();
         let (handle, thread) = spawn(conn, checkpoints, CAPACITY, 64).unwrap();
         (handle, thread, dir)
     }
