@@ -6,6 +6,7 @@
 //! cargo bench --bench load -- --huge     # adds a preload of 10M (several GB of disk)
 //! cargo bench --bench load -- --only ingest   # one section: ingest, growth or dispatch
 //! cargo bench --bench load -- --only burst    # the burst alone, five times (10k scheduled)
+//! cargo bench --bench load -- --only growth --preloads 10000000   # chosen preload sizes
 //! BENCH_REDIAL_BIN=/tmp/old/redial cargo bench --bench load   # the server from another build
 //! ```
 //!
@@ -94,6 +95,16 @@ impl Plan {
         let mut preloads = vec![10_000, 100_000, 1_000_000];
         if has("--huge") {
             preloads.push(10_000_000);
+        }
+        if let Some(sizes) = args.iter().position(|a| a == "--preloads") {
+            preloads = args
+                .get(sizes + 1)
+                .map(|list| {
+                    list.split(',')
+                        .map(|n| n.parse().expect("--preloads N[,N...]"))
+                        .collect()
+                })
+                .expect("--preloads N[,N...]");
         }
         Self {
             quick: false,
