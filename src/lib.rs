@@ -39,7 +39,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use tokio::sync::Semaphore;
 
-use crate::http::AppState;
+use crate::http::{App, AppState};
 use crate::queue::Queue;
 use crate::scheduler::Signals;
 use crate::store::Store;
@@ -84,7 +84,7 @@ pub async fn serve(
         config.retention,
         stop.clone(),
     ));
-    let app = http::router(AppState {
+    let app = http::router(AppState::new(App {
         queue: Queue {
             store: store.clone(),
             clock: clock.clone(),
@@ -97,7 +97,7 @@ pub async fn serve(
         config: Arc::new(config),
         policy,
         tokens,
-    });
+    }));
     let stopping = stop.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
