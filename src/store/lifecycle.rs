@@ -49,6 +49,14 @@
 //!   day, once; `expire` ends the callback. The choice and its time are recorded.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::events::{self, ids_json, Kind, Withdraw};
+use super::telephony::agent_is_present;
+use crate::hours::CallingHours;
+use crate::lcm::window::{format_local, local_rfc3339, to_utc};
+use crate::lcm::{PersonalCallback, UserId, UtcWindow};
 
 /// How long before a window opens (or a retry is due) its redial event is written.
 pub const STAGE_AHEAD: Duration = Duration::seconds(60);
@@ -71,14 +79,6 @@ pub fn agenda_slot(stage_at: i64, now_ms: i64) -> (Option<i64>, Option<i64>) {
         (Some(stage_at), None)
     }
 }
-use chrono_tz::Tz;
-use rusqlite::{params, Connection, OptionalExtension, Row};
-
-use super::events::{self, ids_json, Kind, Withdraw};
-use super::telephony::agent_is_present;
-use crate::hours::CallingHours;
-use crate::lcm::window::{format_local, local_rfc3339, to_utc};
-use crate::lcm::{PersonalCallback, UserId, UtcWindow};
 
 /// What to do when a personal callback's owner is away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
