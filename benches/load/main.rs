@@ -117,7 +117,7 @@ impl Plan {
             burst: 10_000,
             spread: 1_000,
             spread_over: Duration::from_secs(60),
-            growth_requests: 10_000,
+            growth_requests: 40_000,
         }
     }
 }
@@ -848,7 +848,8 @@ fn report_growth(rows: &[GrowthRow]) {
     println!(
         "Lag: from a window's start to a long-polling consumer holding its redial (4 consumers). \
          Burst: all windows open at one instant; spread: evenly over a minute (quick: 2 s). \
-         Dispatch: lease + ack, batches of 100, 4 consumers. Ingest: 64 connections.\n"
+         Dispatch: lease + ack, batches of 100, 4 consumers. Ingest: 40,000 requests (quick: \
+         1,000) at 64 connections.\n"
     );
     println!(
         "| scheduled | burst p50 / p99 / max ms | spread p50 / p99 / max ms | dispatch events/s | \
