@@ -285,3 +285,44 @@ DROP INDEX events_finished;
 -- callbacks_parked, where each one used to rewrite a page at a random place in the agenda.
 ALTER TABLE callbacks ADD COLUMN parked_at INTEGER;
 CREATE INDEX callbacks_parked ON callbacks (parked_at) WHERE parked_at IS NOT NULL;
+
+-- step 7: what an event says apart from where it is in the queue
+-- A lease, an ack and a returned lease rewrite the event's row. The snapshot of the callback
+-- a dialer receives never changes after the event is issued, so it moves to event_details,
+-- and those rewrites touch a row a third of the size: a lease costs the writer a third less.
+-- The columns the queue filters on (type, callback_id, user_id, personal, attempt) stay.
+-- Dropping a column rewrites the table; on a large file this step takes a while, once.
+CREATE TABLE event_details (
+    event_id          INTEGER PRIMARY KEY REFERENCES events (id) ON DELETE CASCADE,
+    callid            TEXT NOT NULL,
+    account_number    TEXT NOT NULL,
+    callback_mode_id  INTEGER NOT NULL,
+    outcome_id        INTEGER,
+    business_outcome  INTEGER,
+    window_start      INTEGER NOT NULL,
+    window_end        INTEGER NOT NULL,
+    timezone          TEXT NOT NULL,
+    -- Why the callback ended, on 'expired' events.
+    reason            TEXT
+);
+INSERT INTO event_details (event_id, callid, account_number, callback_mode_id, outcome_id,
+    business_outcome, window_start, window_end, timezone, reason)
+SELECT id, callid, account_number, callback_mode_id, outcome_id, business_outcome, window_start,
+       window_end, timezone, reason
+FROM events;
+DROP VIEW v_events;
+ALTER TABLE events DROP COLUMN callid;
+ALTER TABLE events DROP COLUMN account_number;
+ALTER TABLE events DROP COLUMN callback_mode_id;
+ALTER TABLE events DROP COLUMN outcome_id;
+ALTER TABLE events DROP COLUMN business_outcome;
+ALTER TABLE events DROP COLUMN window_start;
+ALTER TABLE events DROP COLUMN window_end;
+ALTER TABLE events DROP COLUMN timezone;
+ALTER TABLE events DROP COLUMN reason;
+CREATE VIEW v_events AS
+SELECT e.id, e.type, e.state, e.callback_id, d.callid, d.account_number, e.user_id, e.personal,
+       e.attempt, d.reason, e.deliveries, e.consumer,
+       strftime('%Y-%m-%dT%H:%M:%fZ', e.created_at / 1000.0, 'unixepoch') AS created_at_utc,
+       strftime('%Y-%m-%dT%H:%M:%fZ', e.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
+FROM events e JOIN event_details d ON d.event_id = e.id;

@@ -305,11 +305,12 @@ async fn kill_9_during_the_purge_leaves_a_sound_file_and_the_purge_finishes_late
              INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
                  window_end, local_start, local_end, timezone, state, created_at, updated_at)
              SELECT 'old', 'OLD' || i, 1, 'agent', 0, 1, '', '', 'UTC', 'completed', 0, 0 FROM n;
-             INSERT INTO events (type, callback_id, callid, account_number, callback_mode_id,
-                 user_id, personal, window_start, window_end, timezone, attempt, state,
+             INSERT INTO events (id, type, callback_id, user_id, personal, attempt, state,
                  available_at, created_at, updated_at)
-             SELECT 'redial', id, callid, account_number, 1, 'agent', 1, 0, 1, 'UTC', 1, 'acked',
-                 0, 0, 0 FROM callbacks;
+             SELECT id, 'redial', id, 'agent', 1, 1, 'acked', 0, 0, 0 FROM callbacks;
+             INSERT INTO event_details (event_id, callid, account_number, callback_mode_id,
+                 window_start, window_end, timezone)
+             SELECT id, callid, account_number, 1, 0, 1, 'UTC' FROM callbacks;
              INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
                  window_end, local_start, local_end, timezone, state, next_at, created_at, updated_at)
              VALUES ('old', 'LIVE', 1, 'agent', 4102444800000, 4102448400000, '', '', 'UTC',
@@ -341,16 +342,17 @@ async fn kill_9_during_the_purge_leaves_a_sound_file_and_the_purge_finishes_late
     .await;
     stops_cleanly(server, &db).await;
     let conn = Connection::open(&db).unwrap();
-    let (events, live): (i64, i64) = conn
+    let (events, details, live): (i64, i64, i64) = conn
         .query_row(
-            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM callbacks WHERE state = 'scheduled')",
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM event_details),
+                    (SELECT count(*) FROM callbacks WHERE state = 'scheduled')",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
     assert_eq!(
-        (events, live),
-        (0, 1),
-        "finished rows gone, the live callback kept"
+        (events, details, live),
+        (0, 0, 1),
+        "finished rows gone with their events' details, the live callback kept"
     );
 }

@@ -117,7 +117,12 @@ async fn a_file_from_the_previous_schema_version_is_upgraded() {
              INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
                  window_end, local_start, local_end, timezone, state, created_at, updated_at)
                  VALUES ('old-call', 'OLD', 1, 'testagent', 1768311900000, 1768312800000,
-                 '13/01/2026 13:45', '13/01/2026 14:00', 'UTC', 'scheduled', 0, 0);",
+                 '13/01/2026 13:45', '13/01/2026 14:00', 'UTC', 'scheduled', 0, 0);
+             INSERT INTO events (type, callback_id, callid, account_number, callback_mode_id,
+                 user_id, personal, outcome_id, business_outcome, window_start, window_end,
+                 timezone, attempt, state, available_at, expires_at, created_at, updated_at)
+                 VALUES ('redial', 1, 'old-call', 'OLD', 1, 'testagent', 1, 4, 101,
+                 1768311900000, 1768312800000, 'UTC', 1, 'ready', 0, 1768312800000, 0, 0);",
         )
         .unwrap();
     }
@@ -135,6 +140,21 @@ async fn a_file_from_the_previous_schema_version_is_upgraded() {
     assert_eq!(old["callid"], "old-call");
     assert_eq!(old["window_start"], "2026-01-13T13:45:00Z");
     assert_eq!(app.count("callbacks"), 2);
+    // The old file's ready event is handed out whole.
+    let (status, leased) = app
+        .post(
+            "/v1/queue/lease",
+            Some(&json!({"consumer": "dialer-1", "max": 10})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        leased["events"],
+        json!([{"id": 1, "type": "redial", "callback_id": 1, "callid": "old-call",
+            "AccountNumber": "OLD", "CallbackModeID": 1, "UserID": "testagent", "personal": true,
+            "OutcomeId": 4, "BusinessOutcome": 101, "window_start": "2026-01-13T13:45:00Z",
+            "window_end": "2026-01-13T14:00:00Z", "timezone": "UTC", "attempt": 1}])
+    );
 }
 
 #[test]

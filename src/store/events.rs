@@ -40,9 +40,9 @@ pub struct Event {
     pub reason: Option<String>,
 }
 
-const EVENT_COLUMNS: &str = "id, type, callback_id, callid, account_number, callback_mode_id,
-    user_id, personal, outcome_id, business_outcome, window_start, window_end, timezone, attempt,
-    reason";
+const EVENT_COLUMNS: &str = "e.id, e.type, e.callback_id, d.callid, d.account_number,
+    d.callback_mode_id, e.user_id, e.personal, d.outcome_id, d.business_outcome, d.window_start,
+    d.window_end, d.timezone, e.attempt, d.reason";
 
 fn event_from_row(r: &Row<'_>) -> Result<Event, rusqlite::Error> {
     Ok(Event {
@@ -93,25 +93,32 @@ pub fn issue(
         Kind::Redial => ("redial", true),
         Kind::Expired => ("expired", false),
     };
+    let issued = conn
+        .prepare_cached(
+            "INSERT INTO events (type, callback_id, user_id, personal, attempt, state,
+                 available_at, expires_at, created_at, updated_at)
+             SELECT ?2, id, user_id, personal, ?3, 'ready', ?6,
+                 CASE WHEN ?5 THEN coalesce(open_until, window_end) END, ?4, ?4
+             FROM callbacks WHERE id = ?1",
+        )?
+        .execute(params![
+            callback_id,
+            kind,
+            attempt,
+            now.timestamp_millis(),
+            expires,
+            available_at
+        ])?;
+    debug_assert_eq!(issued, 1, "callback {callback_id} exists");
     conn.prepare_cached(
-        "INSERT INTO events (type, callback_id, callid, account_number, callback_mode_id,
-             user_id, personal, outcome_id, business_outcome, window_start, window_end, timezone,
-             attempt, reason, state, available_at, expires_at, created_at, updated_at)
-         SELECT ?2, c.id, c.callid, c.account_number, c.callback_mode_id, c.user_id, c.personal,
-             o.outcome_id, o.business_outcome, c.window_start, c.window_end, c.timezone, ?3, ?4,
-             'ready', ?7, CASE WHEN ?6 THEN coalesce(c.open_until, c.window_end) END, ?5, ?5
+        "INSERT INTO event_details (event_id, callid, account_number, callback_mode_id,
+             outcome_id, business_outcome, window_start, window_end, timezone, reason)
+         SELECT ?2, c.callid, c.account_number, c.callback_mode_id, o.outcome_id,
+             o.business_outcome, c.window_start, c.window_end, c.timezone, ?3
          FROM callbacks c LEFT JOIN outcomes o ON o.callback_id = c.id
          WHERE c.id = ?1",
     )?
-    .execute(params![
-        callback_id,
-        kind,
-        attempt,
-        reason,
-        now.timestamp_millis(),
-        expires,
-        available_at
-    ])?;
+    .execute(params![callback_id, conn.last_insert_rowid(), reason])?;
     Ok(())
 }
 
@@ -158,10 +165,15 @@ pub fn finish_open(
     .execute(params![callback_id, now.timestamp_millis()])
 }
 
-/// Leases up to `max` ready events to `consumer` until `now + lease_ms`, oldest first. With
-/// `user_id`, only that agent's personal callbacks. An event is never handed out before its
-/// `available_at` (a staged redial before its window opens), nor a redial whose window has
-/// ended, even if the scheduler has not expired it yet.
+/// Leases up to `max` ready events to `consumer` until `now + lease_ms`, oldest first, and
+/// returns their ids. With `user_id`, only that agent's personal callbacks. An event
+/// is never handed out before its `available_at` (a staged redial before its window opens),
+/// nor a redial whose window has ended, even if the scheduler has not expired it yet.
+///
+/// Only the queue's narrow row is written; what the dialer receives is read afterwards with
+/// [`contents`], on a reader connection, so that a burst of leases keeps the writer busy for as
+/// little as possible. The contents never change once issued, so reading them after the commit
+/// returns what was leased.
 pub fn lease(
     conn: &Connection,
     consumer: &str,
@@ -169,7 +181,7 @@ pub fn lease(
     lease_ms: i64,
     user_id: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Vec<Event>, rusqlite::Error> {
+) -> Result<Vec<i64>, rusqlite::Error> {
     let now_ms = now.timestamp_millis();
     let filter = if user_id.is_some() {
         "AND personal = 1 AND user_id = ?5"
@@ -183,14 +195,25 @@ pub fn lease(
                       WHERE state = 'ready' AND available_at <= ?3
                         AND (expires_at IS NULL OR expires_at > ?3) {filter}
                       ORDER BY available_at, id LIMIT ?4 + 0)
-         RETURNING {EVENT_COLUMNS}"
+         RETURNING id"
     );
-    let mut events = conn
-        .prepare_cached(&sql)?
+    conn.prepare_cached(&sql)?
         .query_map(
             params![consumer, now_ms + lease_ms, now_ms, max, user_id],
-            event_from_row,
+            |r| r.get(0),
         )?
+        .collect()
+}
+
+/// The events `ids` as dialers receive them, by id.
+pub fn contents(conn: &Connection, ids: &[i64]) -> Result<Vec<Event>, rusqlite::Error> {
+    let mut events = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS}
+             FROM events e JOIN event_details d ON d.event_id = e.id
+             WHERE e.id IN (SELECT value FROM json_each(?1))"
+        ))?
+        .query_map([ids_json(ids)], event_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     events.sort_by_key(|e| e.id);
     Ok(events)

@@ -149,6 +149,16 @@ impl Store {
         self.writer.write(op).await
     }
 
+    /// Runs `op` in the writer ahead of other requests (see [`WriterHandle::write_first`]).
+    pub async fn write_first<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer.write_first(op).await
+    }
+
     /// Runs `op` in the writer, waiting for room in its queue (see
     /// [`WriterHandle::write_waiting`]).
     pub async fn write_waiting<T, E, F>(&self, op: F) -> Result<T, E>

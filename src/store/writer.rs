@@ -8,7 +8,15 @@
 //! leaves nothing to undo and costs the others nothing; that is why no savepoint per request is
 //! needed, whose page copies were a fifth of the writer's time. The writer checks the rule: a
 //! request that fails after writing fails its whole group (see `run_group`).
+//!
+//! Leases go first. A dialer waiting for a lease holds up calls to customers, and when a burst
+//! of windows opens at one instant every lease committed together with the acks, scheduler
+//! ticks and new callbacks waiting at the same moment is a lease answered later. Requests sent
+//! with [`WriterHandle::write_first`] therefore form a group of their own whenever any are
+//! waiting; the others wait for the next group, but never behind more than [`PASS_OVER_MAX`]
+//! groups that went first.
 
+use std::collections::VecDeque;
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -77,8 +85,17 @@ where
     }
 }
 
+/// Which requests a group takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// Ahead of the others ([`WriterHandle::write_first`]).
+    First,
+    /// In the order they came.
+    InTurn,
+}
+
 enum Msg {
-    Job(Box<dyn Job>),
+    Job(Box<dyn Job>, Lane),
     Stop,
 }
 
@@ -120,8 +137,28 @@ impl WriterHandle {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.write_in(Lane::InTurn, op).await
+    }
+
+    /// Like [`WriterHandle::write`], but in a group ahead of the other requests waiting (see
+    /// the module's documentation): for dialers' leases.
+    pub async fn write_first<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.write_in(Lane::First, op).await
+    }
+
+    async fn write_in<T, E, F>(&self, lane: Lane, op: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let (job, answer) = Request::boxed(op);
-        self.tx.try_send(Msg::Job(job)).map_err(|e| {
+        self.tx.try_send(Msg::Job(job, lane)).map_err(|e| {
             E::from(match e {
                 mpsc::error::TrySendError::Full(_) => StoreError::Busy(format!(
                     "{} requests are already waiting for the database",
@@ -143,7 +180,7 @@ impl WriterHandle {
     {
         let (job, answer) = Request::boxed(op);
         self.tx
-            .send(Msg::Job(job))
+            .send(Msg::Job(job, Lane::InTurn))
             .await
             .map_err(|_| E::from(StoreError::Closed))?;
         answer.await.map_err(|_| E::from(StoreError::Closed))?
@@ -162,30 +199,31 @@ impl WriterThread {
 }
 
 fn run(conn: Connection, checkpoints: Checkpoints, mut rx: mpsc::Receiver<Msg>, batch_max: usize) {
+    let mut waiting = Waiting::default();
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(batch_max);
-    let mut stopping = false;
-    while !stopping {
-        match rx.blocking_recv() {
-            Some(Msg::Job(job)) => group.push(job),
-            Some(Msg::Stop) | None => stopping = true,
+    let mut open = true;
+    while open || !waiting.is_empty() {
+        if open && waiting.is_empty() {
+            if rx.is_empty() {
+                checkpoints.idle();
+            }
+            open = waiting.take(rx.blocking_recv());
         }
-        // Take whatever else is already waiting: that is the group.
-        while group.len() < batch_max && !stopping {
+        // Take whatever else is already waiting.
+        while open && waiting.len() < batch_max {
             match rx.try_recv() {
-                Ok(Msg::Job(job)) => group.push(job),
-                Ok(Msg::Stop) => stopping = true,
+                Ok(msg) => open = waiting.take(Some(msg)),
                 Err(_) => break,
             }
         }
-        if stopping {
+        if !open {
             // Refuse new requests but finish every one already accepted.
             rx.close();
             while let Ok(msg) = rx.try_recv() {
-                if let Msg::Job(job) = msg {
-                    group.push(job);
-                }
+                waiting.take(Some(msg));
             }
         }
+        waiting.next_group(&mut group, batch_max);
         if !group.is_empty() {
             commit_group(&conn, &mut group);
             checkpoints.after_commit(&conn);
@@ -195,6 +233,53 @@ fn run(conn: Connection, checkpoints: Checkpoints, mut rx: mpsc::Receiver<Msg>, 
     // into the database file.
     drop(checkpoints);
     tracing::debug!("writer stopped");
+}
+
+/// The most groups that may go first while a request waits in turn.
+pub const PASS_OVER_MAX: usize = 16;
+
+/// Requests taken from the channel and not yet run, by lane.
+#[derive(Default)]
+struct Waiting {
+    first: Vec<Box<dyn Job>>,
+    in_turn: VecDeque<Box<dyn Job>>,
+    /// Groups that went first while the oldest request in turn waited.
+    passed_over: usize,
+}
+
+impl Waiting {
+    /// Takes what the channel gave; `false` once it says the writer stops.
+    fn take(&mut self, msg: Option<Msg>) -> bool {
+        match msg {
+            Some(Msg::Job(job, Lane::First)) => self.first.push(job),
+            Some(Msg::Job(job, Lane::InTurn)) => self.in_turn.push_back(job),
+            Some(Msg::Stop) | None => return false,
+        }
+        true
+    }
+
+    fn len(&self) -> usize {
+        self.first.len() + self.in_turn.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Moves the next group into `group`: every request going first, alone if any are waiting
+    /// and the requests in turn have not been passed over [`PASS_OVER_MAX`] times yet; then
+    /// requests in turn, oldest first, up to `batch_max` in all.
+    fn next_group(&mut self, group: &mut Vec<Box<dyn Job>>, batch_max: usize) {
+        group.append(&mut self.first);
+        if !group.is_empty() && !self.in_turn.is_empty() && self.passed_over < PASS_OVER_MAX {
+            self.passed_over += 1;
+            return;
+        }
+        self.passed_over = 0;
+        let room = batch_max.saturating_sub(group.len()).max(1);
+        let room = room.min(self.in_turn.len());
+        group.extend(self.in_turn.drain(..room));
+    }
 }
 
 fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn Job>>) {
@@ -317,6 +402,99 @@ mod tests {
             out.push(a.await.unwrap());
         }
         out
+    }
+
+    /// A request that goes first is committed before one that was waiting in turn, and in a
+    /// group of its own: the one in turn, run afterwards, sees it committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_sent_first_is_committed_ahead_of_one_waiting_in_turn() {
+        let (handle, thread, dir) = writer();
+        let path = dir.path().join("w.db");
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (running, started) = oneshot::channel::<()>();
+        let held = {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                handle
+                    .write(move |_| {
+                        running.send(()).unwrap();
+                        gate.recv().unwrap();
+                        Ok::<_, StoreError>(())
+                    })
+                    .await
+            })
+        };
+        started.await.unwrap();
+        let in_turn = {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                handle
+                    .write(move |c| {
+                        let seen: i64 = Connection::open(&path)?.query_row(
+                            "SELECT count(*) FROM t WHERE x = 'first'",
+                            [],
+                            |r| r.get(0),
+                        )?;
+                        c.execute("INSERT INTO t (x) VALUES ('in turn')", [])?;
+                        Ok::<_, StoreError>(seen)
+                    })
+                    .await
+            })
+        };
+        while handle.tx.capacity() > CAPACITY - 1 {
+            tokio::task::yield_now().await;
+        }
+        let first = {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.write_first(insert("first", false)).await })
+        };
+        while handle.tx.capacity() > CAPACITY - 2 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        first.await.unwrap().unwrap();
+        assert_eq!(
+            in_turn.await.unwrap().unwrap(),
+            1,
+            "the request sent first was committed before the one in turn ran"
+        );
+        tokio::task::spawn_blocking(move || thread.stop())
+            .await
+            .unwrap();
+        assert_eq!(rows(&dir), ["first", "in turn"]);
+    }
+
+    /// A job that does nothing, for the order of groups.
+    struct Noop;
+
+    impl Job for Noop {
+        fn run(&mut self, _: &Connection) -> bool {
+            true
+        }
+        fn answer(self: Box<Self>, _: Option<StoreError>) {}
+    }
+
+    /// However many requests keep going first, one waiting in turn joins a group after at
+    /// most [`PASS_OVER_MAX`] of theirs.
+    #[test]
+    fn a_request_in_turn_is_passed_over_a_bounded_number_of_times() {
+        let mut waiting = Waiting::default();
+        let mut group = Vec::new();
+        assert!(waiting.take(Some(Msg::Job(Box::new(Noop), Lane::InTurn))));
+        let mut groups = 0;
+        while !waiting.in_turn.is_empty() {
+            for _ in 0..8 {
+                waiting.take(Some(Msg::Job(Box::new(Noop), Lane::First)));
+            }
+            group.clear();
+            waiting.next_group(&mut group, 8);
+            groups += 1;
+        }
+        assert_eq!(groups, PASS_OVER_MAX + 1);
+        assert_eq!(group.len(), 9, "a full group still takes the one in turn");
+        assert!(!waiting.take(Some(Msg::Stop)));
+        assert!(!waiting.take(None));
     }
 
     fn rows(dir: &tempfile::TempDir) -> Vec<String> {
