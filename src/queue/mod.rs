@@ -101,8 +101,7 @@ impl Queue {
             // Only the events table is written: making the callbacks `due` is the scheduler's
             // bookkeeping, which follows in its own transactions and keeps a burst's leases
             // short (an attempt reported before that is accepted, see `record_attempt`). The
-            // lease goes ahead of other writes, and what the dialer receives is read after the
-            // commit, on a reader (see `events::lease`).
+            // lease goes ahead of other writes (see `store::writer`).
             let leased = self
                 .store
                 .write_first(move |conn| {
@@ -116,14 +115,8 @@ impl Queue {
                     )?)
                 })
                 .await?;
-            if !leased.is_empty() {
-                return self
-                    .store
-                    .read(move |conn| Ok(events::contents(conn, &leased)?))
-                    .await;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(Vec::new());
+            if !leased.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(leased);
             }
             if waiting.is_none() {
                 waiting = Some(

@@ -13,20 +13,22 @@
 //! copied and the database fsynced over and over.
 //!
 //! The log starts again only if the writer begins a transaction after a checkpoint has copied
-//! all of it. Under steady load the writer's next group has usually begun before the
-//! checkpoint ends, so the log keeps growing; asking again after every commit then copied a
-//! few new frames and fsynced the database each time, on the core the requests need. A
-//! checkpoint is therefore asked for once the log is [`CHECKPOINT_AT`] frames longer than at
-//! the last request ([`asks`]); and, while the log is long, when the writer runs out of work
-//! ([`Checkpoints::idle`]), at most every [`IDLE_EVERY`]: the rest is copied in the lull, and
-//! the next commit starts the log again.
+//! all of it. Under steady load the writer's next group has begun before the background
+//! checkpoint ends, so that never happens by itself: asking again after every commit copied a
+//! few new frames and fsynced the database each time, on the core the requests need, and
+//! asking less often let the log run to [`WAL_LIMIT`], where the writer's own checkpoint
+//! waited up to a second for the background one. So each cycle of the log goes
+//! ([`Cycle`]): past [`CHECKPOINT_AT`] frames the background thread is asked to copy the log;
+//! once it has, the writer copies the few frames committed since, itself, between two groups,
+//! and its next transaction starts the log again.
 
 use std::cell::Cell;
 use std::ffi::c_int;
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use rusqlite::hooks::Wal;
 use rusqlite::Connection;
@@ -38,8 +40,6 @@ use super::StoreError;
 /// filled in order) is copied once for many commits: 4,000 frames wrote a tenth less per LCM
 /// request than 1,000.
 pub const CHECKPOINT_AT: i32 = 4_000;
-/// The least time between two checkpoints asked for because the writer was idle.
-pub const IDLE_EVERY: Duration = Duration::from_millis(100);
 /// Frames in the WAL past which the writer checkpoints in its own thread (about 256 MiB).
 pub const WAL_LIMIT: i32 = 65_536;
 
@@ -57,14 +57,67 @@ fn note_wal_frames(_: &Wal, frames: c_int) -> rusqlite::Result<()> {
 
 /// The writer's side: watches the WAL's length and asks for checkpoints.
 pub struct Checkpoints {
-    /// The log's length when a checkpoint was last asked for; 0 once it has started again.
-    asked_at: Cell<i32>,
-    /// The log's length after the last commit that wrote to it.
-    frames: Cell<i32>,
-    /// When a checkpoint was last asked for in a lull, and the log's length then.
-    asked_idle: Cell<(Instant, i32)>,
+    cycle: Cell<Cycle>,
+    /// Frames the background thread's last checkpoint left copied (SQLite's count).
+    copied: Arc<AtomicI32>,
     ask: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Where the log is in its cycle, for the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cycle {
+    /// The log's length when the background thread was asked to copy it; 0 if not yet.
+    asked_at: i32,
+    /// Whether the writer has copied the rest since.
+    finished: bool,
+}
+
+/// What the writer does after a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Nothing,
+    /// Ask the background thread to copy the log.
+    Ask,
+    /// Copy the frames committed since the background checkpoint, in the writer.
+    CopyRest,
+    /// The log is too long: checkpoint in the writer and wait for everything (`RESTART`).
+    Restart,
+}
+
+impl Cycle {
+    /// The step after a commit that left `frames` frames in the log, when the background
+    /// thread has copied `copied` of them.
+    pub fn after_commit(self, frames: i32, copied: i32) -> (Action, Cycle) {
+        if frames < self.asked_at {
+            // The log started again: a new cycle.
+            return Cycle::default().after_commit(frames, 0);
+        }
+        if frames >= WAL_LIMIT {
+            return (Action::Restart, Cycle::default());
+        }
+        let ask = Cycle {
+            asked_at: frames,
+            finished: false,
+        };
+        match self {
+            Cycle { asked_at: 0, .. } if frames >= CHECKPOINT_AT => (Action::Ask, ask),
+            Cycle { asked_at: 0, .. } => (Action::Nothing, self),
+            // Still long after the writer copied the rest (a reader held the log): again.
+            Cycle { asked_at, .. } if frames >= asked_at + CHECKPOINT_AT => (Action::Ask, ask),
+            Cycle {
+                asked_at,
+                finished: false,
+            } if copied >= asked_at => (
+                Action::CopyRest,
+                Cycle {
+                    asked_at,
+                    finished: true,
+                },
+            ),
+            _ => (Action::Nothing, self),
+        }
+    }
 }
 
 impl Checkpoints {
@@ -78,14 +131,17 @@ impl Checkpoints {
         let conn = Connection::open(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let (ask, asked) = mpsc::sync_channel(1);
-        let thread = std::thread::Builder::new()
-            .name("redial-checkpoint".into())
-            .spawn(move || run(conn, asked))
-            .map_err(|e| StoreError::Io(e.to_string()))?;
+        let copied = Arc::new(AtomicI32::new(0));
+        let thread = {
+            let copied = Arc::clone(&copied);
+            std::thread::Builder::new()
+                .name("redial-checkpoint".into())
+                .spawn(move || run(conn, asked, &copied))
+                .map_err(|e| StoreError::Io(e.to_string()))?
+        };
         Ok(Self {
-            asked_at: Cell::new(0),
-            frames: Cell::new(0),
-            asked_idle: Cell::new((Instant::now(), 0)),
+            cycle: Cell::new(Cycle::default()),
+            copied,
             ask: Some(ask),
             thread: Some(thread),
         })
@@ -98,48 +154,26 @@ impl Checkpoints {
             // The commit wrote nothing: the log is as it was.
             return;
         }
-        self.frames.set(frames);
-        let (ask, asked_at) = asks(frames, self.asked_at.get());
-        self.asked_at.set(asked_at);
-        if frames >= WAL_LIMIT {
-            if let Err(e) = writer.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
-                tracing::warn!(error = %e, "checkpoint by the writer failed");
-            }
-        } else if ask {
-            if let Some(ask) = &self.ask {
-                // Already asked and not yet done: nothing to add.
-                if let Err(TrySendError::Disconnected(())) = ask.try_send(()) {
-                    tracing::warn!("the checkpoint thread has stopped");
+        let copied = self.copied.load(Ordering::Acquire);
+        let (action, cycle) = self.cycle.get().after_commit(frames, copied);
+        self.cycle.set(cycle);
+        let mode = match action {
+            Action::Nothing => return,
+            Action::Ask => {
+                self.copied.store(0, Ordering::Release);
+                if let Some(ask) = &self.ask {
+                    // Already asked and not yet done: nothing to add.
+                    if let Err(TrySendError::Disconnected(())) = ask.try_send(()) {
+                        tracing::warn!("the checkpoint thread has stopped");
+                    }
                 }
+                return;
             }
-        }
-    }
-}
-
-/// Whether a commit that left `frames` frames in the log asks for a checkpoint, given the
-/// log's length at the last request (`asked_at`); and the length to remember.
-fn asks(frames: i32, asked_at: i32) -> (bool, i32) {
-    let asked_at = if frames < asked_at { 0 } else { asked_at };
-    if frames >= CHECKPOINT_AT && frames >= asked_at + CHECKPOINT_AT {
-        (true, frames)
-    } else {
-        (false, asked_at)
-    }
-}
-
-impl Checkpoints {
-    /// Called by the writer when it has nothing to do: a long log is copied in the lull, so
-    /// that the next commit can start it again. A writer with little to do is idle between
-    /// every request; [`IDLE_EVERY`] keeps it from asking each time for a checkpoint that
-    /// copies a few frames and fsyncs the database.
-    pub fn idle(&self) {
-        let frames = self.frames.get();
-        let (at, length) = self.asked_idle.get();
-        if self.asked_at.get() > 0 && frames != length && at.elapsed() >= IDLE_EVERY {
-            self.asked_idle.set((Instant::now(), frames));
-            if let Some(ask) = &self.ask {
-                let _ = ask.try_send(());
-            }
+            Action::CopyRest => "PRAGMA wal_checkpoint(PASSIVE)",
+            Action::Restart => "PRAGMA wal_checkpoint(RESTART)",
+        };
+        if let Err(e) = writer.query_row(mode, [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint by the writer failed");
         }
     }
 }
@@ -153,13 +187,16 @@ impl Drop for Checkpoints {
     }
 }
 
-fn run(conn: Connection, asked: Receiver<()>) {
+fn run(conn: Connection, asked: Receiver<()>, copied_out: &AtomicI32) {
     while asked.recv().is_ok() {
         let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            Ok((r.get::<_, i32>(1)?, r.get::<_, i32>(2)?))
         });
         match done {
-            Ok((log, copied)) => tracing::debug!(log, copied, "checkpoint"),
+            Ok((log, copied)) => {
+                copied_out.store(copied, Ordering::Release);
+                tracing::debug!(log, copied, "checkpoint");
+            }
             Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
         }
     }
@@ -169,23 +206,78 @@ fn run(conn: Connection, asked: Receiver<()>) {
 mod tests {
     use super::*;
 
-    /// A log that keeps growing is checkpointed once per [`CHECKPOINT_AT`] new frames, not
-    /// after every commit; once it starts again, the count does too.
+    /// One cycle of the log: asked once past the threshold, the rest copied by the writer once
+    /// the background thread is done, nothing more until the log starts again or grows by
+    /// another threshold.
     #[test]
-    fn a_growing_log_is_checkpointed_once_per_threshold() {
-        let mut asked_at = 0;
-        let mut asked = Vec::new();
-        let lengths = (1..=300)
-            .map(|i| i * 40)
-            .chain([25, 2_000, CHECKPOINT_AT + 1]);
-        for frames in lengths {
-            let (ask, at) = asks(frames, asked_at);
-            asked_at = at;
-            if ask {
-                asked.push(frames);
-            }
+    fn each_cycle_of_the_log_asks_once_and_finishes_in_the_writer() {
+        let mut cycle = Cycle::default();
+        let mut step = |frames, copied| {
+            let (action, next) = cycle.after_commit(frames, copied);
+            cycle = next;
+            action
+        };
+        assert_eq!(step(100, 0), Action::Nothing);
+        assert_eq!(step(CHECKPOINT_AT, 0), Action::Ask);
+        assert_eq!(
+            step(CHECKPOINT_AT + 30, 0),
+            Action::Nothing,
+            "not copied yet"
+        );
+        assert_eq!(step(CHECKPOINT_AT + 60, CHECKPOINT_AT), Action::CopyRest);
+        assert_eq!(step(CHECKPOINT_AT + 90, CHECKPOINT_AT), Action::Nothing);
+        assert_eq!(step(20, CHECKPOINT_AT), Action::Nothing, "a new cycle");
+        assert_eq!(step(CHECKPOINT_AT, 0), Action::Ask);
+        assert_eq!(step(CHECKPOINT_AT + 10, CHECKPOINT_AT), Action::CopyRest);
+        // A reader kept the log from starting again: the next threshold asks again.
+        assert_eq!(step(2 * CHECKPOINT_AT, CHECKPOINT_AT), Action::Ask);
+        assert_eq!(step(WAL_LIMIT, 0), Action::Restart);
+        assert_eq!(step(10, 0), Action::Nothing);
+    }
+
+    /// The writer's copy of the rest lets its next transaction start the log again, where
+    /// nothing else would have.
+    #[test]
+    fn copying_the_rest_in_the_writer_starts_the_log_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x BLOB);")
+            .unwrap();
+        let checkpoints = Checkpoints::start(&path, &writer).unwrap();
+        let insert = |n: i32| {
+            writer
+                .execute(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                     INSERT INTO t SELECT zeroblob(3000) FROM n",
+                    [n],
+                )
+                .unwrap();
+            WAL_FRAMES.with(Cell::get)
+        };
+        assert!(insert(CHECKPOINT_AT + 10) >= CHECKPOINT_AT);
+        // A reader keeps the log from starting again while the background thread copies it,
+        // as the writer's next group does under load.
+        let reader = Connection::open(&path).unwrap();
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM t;")
+            .unwrap();
+        checkpoints.after_commit(&writer);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while checkpoints.copied.load(Ordering::Acquire) < CHECKPOINT_AT {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checkpoint never ran"
+            );
+            std::thread::yield_now();
         }
-        assert_eq!(asked, [4_000, 8_000, 12_000, CHECKPOINT_AT + 1]);
+        let long = insert(5);
+        assert!(long > CHECKPOINT_AT, "{long} frames: more committed since");
+        reader.execute_batch("COMMIT").unwrap();
+        checkpoints.after_commit(&writer);
+        let short = insert(1);
+        assert!(short < 10, "{short} frames after the log started again");
     }
 
     /// Once a checkpoint has copied the whole log, the next commit starts it again from the

@@ -165,15 +165,14 @@ pub fn finish_open(
     .execute(params![callback_id, now.timestamp_millis()])
 }
 
-/// Leases up to `max` ready events to `consumer` until `now + lease_ms`, oldest first, and
-/// returns their ids. With `user_id`, only that agent's personal callbacks. An event
-/// is never handed out before its `available_at` (a staged redial before its window opens),
-/// nor a redial whose window has ended, even if the scheduler has not expired it yet.
+/// Leases up to `max` ready events to `consumer` until `now + lease_ms`, oldest first. With
+/// `user_id`, only that agent's personal callbacks. An event is never handed out before its
+/// `available_at` (a staged redial before its window opens), nor a redial whose window has
+/// ended, even if the scheduler has not expired it yet.
 ///
-/// Only the queue's narrow row is written; what the dialer receives is read afterwards with
-/// [`contents`], on a reader connection, so that a burst of leases keeps the writer busy for as
-/// little as possible. The contents never change once issued, so reading them after the commit
-/// returns what was leased.
+/// Only the queue's narrow row is rewritten; what the dialer receives is read from
+/// `event_details` afterwards, in the same transaction, while its pages are in the writer's
+/// cache.
 pub fn lease(
     conn: &Connection,
     consumer: &str,
@@ -181,7 +180,7 @@ pub fn lease(
     lease_ms: i64,
     user_id: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Vec<i64>, rusqlite::Error> {
+) -> Result<Vec<Event>, rusqlite::Error> {
     let now_ms = now.timestamp_millis();
     let filter = if user_id.is_some() {
         "AND personal = 1 AND user_id = ?5"
@@ -197,26 +196,24 @@ pub fn lease(
                       ORDER BY available_at, id LIMIT ?4 + 0)
          RETURNING id"
     );
-    conn.prepare_cached(&sql)?
+    let mut ids = conn
+        .prepare_cached(&sql)?
         .query_map(
             params![consumer, now_ms + lease_ms, now_ms, max, user_id],
             |r| r.get(0),
         )?
+        .collect::<Result<Vec<i64>, _>>()?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    ids.sort_unstable();
+    let mut read = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events e JOIN event_details d ON d.event_id = e.id
+         WHERE e.id = ?1"
+    ))?;
+    ids.into_iter()
+        .map(|id| read.query_row([id], event_from_row))
         .collect()
-}
-
-/// The events `ids` as dialers receive them, by id.
-pub fn contents(conn: &Connection, ids: &[i64]) -> Result<Vec<Event>, rusqlite::Error> {
-    let mut events = conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS}
-             FROM events e JOIN event_details d ON d.event_id = e.id
-             WHERE e.id IN (SELECT value FROM json_each(?1))"
-        ))?
-        .query_map([ids_json(ids)], event_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    events.sort_by_key(|e| e.id);
-    Ok(events)
 }
 
 /// Marks events done. Only the consumer that leased an event may ack it, and only while no

@@ -204,9 +204,6 @@ fn run(conn: Connection, checkpoints: Checkpoints, mut rx: mpsc::Receiver<Msg>, 
     let mut open = true;
     while open || !waiting.is_empty() {
         if open && waiting.is_empty() {
-            if rx.is_empty() {
-                checkpoints.idle();
-            }
             open = waiting.take(rx.blocking_recv());
         }
         // Take whatever else is already waiting.
@@ -236,7 +233,7 @@ fn run(conn: Connection, checkpoints: Checkpoints, mut rx: mpsc::Receiver<Msg>, 
 }
 
 /// The most groups that may go first while a request waits in turn.
-pub const PASS_OVER_MAX: usize = 16;
+pub const PASS_OVER_MAX: usize = 4;
 
 /// Requests taken from the channel and not yet run, by lane.
 #[derive(Default)]
