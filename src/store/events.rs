@@ -172,7 +172,7 @@ pub fn finish_open(
 ///
 /// Only the queue's narrow row is rewritten; what the dialer receives is read from
 /// `event_details` afterwards, in the same transaction, while its pages are in the writer's
-/// cache.
+/// cache (a reader's cache is dropped by every commit), in one statement for the batch.
 pub fn lease(
     conn: &Connection,
     consumer: &str,
@@ -196,7 +196,7 @@ pub fn lease(
                       ORDER BY available_at, id LIMIT ?4 + 0)
          RETURNING id"
     );
-    let mut ids = conn
+    let ids = conn
         .prepare_cached(&sql)?
         .query_map(
             params![consumer, now_ms + lease_ms, now_ms, max, user_id],
@@ -206,14 +206,15 @@ pub fn lease(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    ids.sort_unstable();
-    let mut read = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events e JOIN event_details d ON d.event_id = e.id
-         WHERE e.id = ?1"
-    ))?;
-    ids.into_iter()
-        .map(|id| read.query_row([id], event_from_row))
-        .collect()
+    let mut events = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM json_each(?1) j JOIN events e ON e.id = j.value
+                 JOIN event_details d ON d.event_id = e.id"
+        ))?
+        .query_map([ids_json(&ids)], event_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    events.sort_by_key(|e| e.id);
+    Ok(events)
 }
 
 /// Marks events done. Only the consumer that leased an event may ack it, and only while no
