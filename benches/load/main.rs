@@ -17,7 +17,8 @@
 //! * Baselines, in the same run: the same rows inserted with rusqlite directly, in batches of
 //!   1,000 per transaction (the raw ceiling) and one transaction per request (the naive design).
 //! * Due lag, per preload size: windows preloaded far ahead, then 10,000 windows opening at one
-//!   instant and 1,000 spread over a minute; the scheduler runs on the real clock and four
+//!   instant (three times; the burst with the median p99 is reported) and 1,000 spread over a
+//!   minute; the scheduler runs on the real clock and four
 //!   long-polling consumers record when each redial reaches them (lag = that instant minus the
 //!   window's start).
 //! * Dispatch: lease + ack in batches of 1, 10 and 100 with 1, 4 and 8 consumers.
@@ -770,10 +771,20 @@ async fn burst_lag(live: &Live, plan: &Plan, tag: i64) -> Lags {
     consume(&live.queue, 4, 1_000, plan.burst as usize, (instant, 0)).await
 }
 
+/// Bursts measured at each preload size.
+const BURSTS: i64 = 3;
+
 /// Burst lags, spread lags, and lease+ack events/s at this preload.
 async fn due_lag(db: &Path, plan: &Plan, size: i64) -> (Lags, Lags, f64) {
     let live = Live::start(db);
-    let burst = burst_lag(&live, plan, size).await;
+    // Three bursts, the one with the median p99 kept: one burst is one sample of a noisy
+    // machine, and the first on a fresh service also pays for warming its caches.
+    let mut bursts = Vec::new();
+    for run in 0..BURSTS {
+        bursts.push(burst_lag(&live, plan, size * 10 + run).await);
+    }
+    bursts.sort_by(|a, b| pct(a, 0.99).total_cmp(&pct(b, 0.99)));
+    let burst = bursts.swap_remove(BURSTS as usize / 2);
     // The spread: evenly over the next minute.
     let first = Utc::now().timestamp_millis() + 2_000;
     let step = plan.spread_over.as_millis() as i64 / plan.spread;
@@ -847,7 +858,7 @@ fn report_growth(rows: &[GrowthRow]) {
     println!("## Due lag, dispatch, memory and start-up against preload size\n");
     println!(
         "Lag: from a window's start to a long-polling consumer holding its redial (4 consumers). \
-         Burst: all windows open at one instant; spread: evenly over a minute (quick: 2 s). \
+         Burst: all windows open at one instant (the median of three bursts by p99); spread: evenly over a minute (quick: 2 s). \
          Dispatch: lease + ack, batches of 100, 4 consumers. Ingest: 40,000 requests (quick: \
          1,000) at 64 connections.\n"
     );
