@@ -206,6 +206,30 @@ fn run(conn: Connection, asked: Receiver<()>, copied_out: &AtomicI32) {
 mod tests {
     use super::*;
 
+    /// A WAL database with one table, its writer and its checkpoints.
+    fn log_with_checkpoints() -> (tempfile::TempDir, Connection, Checkpoints) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x BLOB);")
+            .unwrap();
+        let checkpoints = Checkpoints::start(&path, &writer).unwrap();
+        (dir, writer, checkpoints)
+    }
+
+    /// Commits `n` rows of about a page each; returns the log's length after the commit.
+    fn insert_pages(writer: &Connection, n: i32) -> i32 {
+        writer
+            .execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                 INSERT INTO t SELECT zeroblob(3000) FROM n",
+                [n],
+            )
+            .unwrap();
+        WAL_FRAMES.with(Cell::get)
+    }
+
     /// One cycle of the log: asked once past the threshold, the rest copied by the writer once
     /// the background thread is done, nothing more until the log starts again or grows by
     /// another threshold.
@@ -239,23 +263,9 @@ mod tests {
     /// nothing else would have.
     #[test]
     fn copying_the_rest_in_the_writer_starts_the_log_again() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, writer, checkpoints) = log_with_checkpoints();
         let path = dir.path().join("c.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x BLOB);")
-            .unwrap();
-        let checkpoints = Checkpoints::start(&path, &writer).unwrap();
-        let insert = |n: i32| {
-            writer
-                .execute(
-                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
-                     INSERT INTO t SELECT zeroblob(3000) FROM n",
-                    [n],
-                )
-                .unwrap();
-            WAL_FRAMES.with(Cell::get)
-        };
+        let insert = |n| insert_pages(&writer, n);
         assert!(insert(CHECKPOINT_AT + 10) >= CHECKPOINT_AT);
         // A reader keeps the log from starting again while the background thread copies it,
         // as the writer's next group does under load.
@@ -284,21 +294,8 @@ mod tests {
     /// top: the hook then reports a short log although the file keeps its size.
     #[test]
     fn the_hook_reports_the_log_not_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x BLOB);")
-            .unwrap();
-        let checkpoints = Checkpoints::start(&path, &writer).unwrap();
-        writer
-            .execute(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
-                 INSERT INTO t SELECT zeroblob(3000) FROM n",
-                [CHECKPOINT_AT + 10],
-            )
-            .unwrap();
-        let long = WAL_FRAMES.with(Cell::get);
+        let (dir, writer, checkpoints) = log_with_checkpoints();
+        let long = insert_pages(&writer, CHECKPOINT_AT + 10);
         assert!(long >= CHECKPOINT_AT, "{long} frames");
         writer
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))

@@ -360,12 +360,14 @@ mod tests {
         Err(StoreError::Io("refused before writing".into()))
     }
 
-    /// Holds the writer in a job of its own until `jobs` more requests are queued behind it,
-    /// so that those form the next group; returns their answers.
-    async fn one_group<F>(handle: &WriterHandle, jobs: Vec<F>) -> Vec<Result<(), StoreError>>
-    where
-        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
-    {
+    /// A job that holds the writer until `release` is sent, running once this returns: the
+    /// requests sent meanwhile wait, to form the next group.
+    async fn hold(
+        handle: &WriterHandle,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), StoreError>>,
+    ) {
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let (running, started) = oneshot::channel::<()>();
         let held = {
@@ -381,6 +383,16 @@ mod tests {
             })
         };
         started.await.unwrap();
+        (release, held)
+    }
+
+    /// Holds the writer in a job of its own until `jobs` more requests are queued behind it,
+    /// so that those form the next group; returns their answers.
+    async fn one_group<F>(handle: &WriterHandle, jobs: Vec<F>) -> Vec<Result<(), StoreError>>
+    where
+        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    {
+        let (release, held) = hold(handle).await;
         let n = jobs.len();
         let answers: Vec<_> = jobs
             .into_iter()
@@ -407,21 +419,7 @@ mod tests {
     async fn a_request_sent_first_is_committed_ahead_of_one_waiting_in_turn() {
         let (handle, thread, dir) = writer();
         let path = dir.path().join("w.db");
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        let (running, started) = oneshot::channel::<()>();
-        let held = {
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                handle
-                    .write(move |_| {
-                        running.send(()).unwrap();
-                        gate.recv().unwrap();
-                        Ok::<_, StoreError>(())
-                    })
-                    .await
-            })
-        };
-        started.await.unwrap();
+        let (release, held) = hold(&handle).await;
         let in_turn = {
             let handle = handle.clone();
             tokio::spawn(async move {
