@@ -485,6 +485,21 @@ async fn a_dialer_holding_the_redial_at_the_close_may_still_report_its_attempt()
     rig.clock.set(utc("2026-01-14T02:00:20Z"));
     assert_eq!(rig.attempt(id, AttemptResult::Connected).await, None);
     assert_eq!(rig.state(id).await, ("completed".to_owned(), 1));
+    // Paused overnight, it was parked until the morning: finished, it waits for nothing.
+    let waits: (Option<i64>, Option<i64>) = rig
+        .store
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT next_at, parked_at FROM callbacks WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(waits, (None, None));
+    let morning = rig.tick_at(utc("2026-01-14T12:50:00Z")).await;
+    assert_eq!((morning.unparked, morning.next_wake), (0, None));
 }
 
 #[tokio::test]

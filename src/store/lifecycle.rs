@@ -736,7 +736,7 @@ pub fn record_attempt(
             // reached the customer.
             conn.prepare_cached(
                 "UPDATE callbacks SET state = 'completed', end_reason = 'connected', next_at = NULL,
-                     staged = 0
+                     parked_at = NULL, staged = 0
                  WHERE id = ?1",
             )?
             .execute([id])?;
