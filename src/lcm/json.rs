@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -86,16 +87,16 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // Objects here hold a few dozen keys at most: a linear scan of keys borrowed from the
-        // body beats hashing copies of them.
-        let mut seen: Vec<Cow<'de, str>> = Vec::new();
+        // Keys borrowed from the body, not copied; a set, not a list, so that a hostile body
+        // of thousands of keys costs linear time.
+        let mut seen: HashSet<Cow<'de, str>> = HashSet::new();
         while let Some(Key(key)) = map.next_key()? {
             if seen.contains(&key) {
                 *self.0.borrow_mut() = Some(key.into_owned());
                 return Err(de::Error::custom("duplicate key"));
             }
             map.next_value_seed(UniqueKeys(self.0))?;
-            seen.push(key);
+            seen.insert(key);
         }
         Ok(())
     }
@@ -143,6 +144,18 @@ mod tests {
             Err(Unreadable::DuplicateKey("k".into()))
         );
         assert!(parse(br#"{"a": {"a": {"a": 1}}, "b": [1, 2, {"a": 1}]}"#).is_ok());
+        // A key written with an escape is the same key.
+        assert_eq!(
+            parse(br#"{"a": 1, "\u0061": 2}"#),
+            Err(Unreadable::DuplicateKey("a".into()))
+        );
+        // Thousands of keys, the last one repeated.
+        let mut body: String = (0..5000).map(|i| format!("\"k{i}\": 0, ")).collect();
+        body = format!("{{{body}\"k0\": 1}}");
+        assert_eq!(
+            parse(body.as_bytes()),
+            Err(Unreadable::DuplicateKey("k0".into()))
+        );
     }
 
     #[test]
