@@ -5,10 +5,11 @@ mod common;
 
 use chrono::Duration;
 use common::rig::{at, Rig};
+use redial::lcm::{AccountNumber, CallId, UserId};
 use redial::queue::AckRequest;
 use redial::scheduler;
 use redial::store::lifecycle::{self, AttemptResult, Fallback, Policy, STAGE_AHEAD};
-use redial::store::{callbacks, purge, StoreError};
+use redial::store::{callbacks, purge, telephony, StoreError};
 
 #[tokio::test]
 async fn the_event_comes_at_window_start_and_not_a_millisecond_before() {
@@ -380,6 +381,34 @@ async fn owner_absent_expire() {
         (fallback.as_str(), reason.as_str()),
         ("expire", "owner-absent")
     );
+}
+
+#[tokio::test]
+async fn an_owner_on_a_call_is_present_though_logged_out() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
+    rig.login("agent", false).await;
+    let now = rig.clock.now();
+    rig.store
+        .write(move |c| {
+            let (call, account, user) = (
+                CallId::parse("inbound-1").unwrap(),
+                AccountNumber::parse("OTHER").unwrap(),
+                UserId::parse("agent").unwrap(),
+            );
+            telephony::register_call(c, &call, &account, &user, now).map(|_| ())
+        })
+        .await
+        .unwrap();
+    let opened = rig.tick_at(at(13, 0)).await;
+    assert_eq!(opened.opened, 1);
+    assert_eq!(
+        opened.next_wake,
+        Some(at(15, 0)),
+        "no owner-absent deadline: the owner is on a call"
+    );
+    assert_eq!(rig.state(id).await.0, "due");
 }
 
 #[tokio::test]

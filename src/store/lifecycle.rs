@@ -53,7 +53,7 @@ use chrono_tz::Tz;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::events::{self, ids_json, Kind, Withdraw};
-use super::telephony::agent_is_present;
+use super::telephony::{agent_is_present, present};
 use crate::hours::CallingHours;
 use crate::lcm::window::{format_local, local_rfc3339, to_utc};
 use crate::lcm::{PersonalCallback, UserId, UtcWindow};
@@ -411,10 +411,14 @@ fn stage(conn: &Connection, cb: &Live, now: DateTime<Utc>) -> Result<(), rusqlit
 /// The `next_at` of a callback opening at `?2` (ms): its `open_until`, or, for a personal
 /// callback whose owner is neither logged in nor on a call, a deadline `?3` ms later. SQL, so
 /// that a whole batch opens in one statement.
-const OPENED_NEXT_AT: &str = "CASE WHEN personal = 1 AND coalesce(fallback, '') <> 'any-agent'
-        AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.user_id = callbacks.user_id AND a.logged_in = 1)
-        AND NOT EXISTS (SELECT 1 FROM calls k WHERE k.user_id = callbacks.user_id AND k.state = 'active')
-    THEN min(coalesce(open_until, window_end), ?2 + ?3) ELSE coalesce(open_until, window_end) END";
+fn opened_next_at() -> String {
+    format!(
+        "CASE WHEN personal = 1 AND coalesce(fallback, '') <> 'any-agent'
+            AND NOT {}
+        THEN min(coalesce(open_until, window_end), ?2 + ?3) ELSE coalesce(open_until, window_end) END",
+        present("callbacks.user_id")
+    )
+}
 
 /// The staged redials of `ids` have become leasable: scheduled → due, with `open_until` or an
 /// owner-absent deadline as the next instant. Callbacks no longer staged (an attempt was
@@ -426,9 +430,10 @@ pub fn open(
     policy: &Policy,
 ) -> Result<usize, rusqlite::Error> {
     conn.prepare_cached(&format!(
-        "UPDATE callbacks SET state = 'due', staged = 0, next_at = {OPENED_NEXT_AT}, opened_at = coalesce(opened_at, ?2),
+        "UPDATE callbacks SET state = 'due', staged = 0, next_at = {}, opened_at = coalesce(opened_at, ?2),
              updated_at = ?2
-         WHERE staged = 1 AND id IN (SELECT value FROM json_each(?1))"
+         WHERE staged = 1 AND id IN (SELECT value FROM json_each(?1))",
+        opened_next_at()
     ))?
     .execute(params![
         ids_json(ids),

@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::callbacks;
 use super::lifecycle::{self, Policy};
+use super::telephony::present;
 use crate::lcm::{LcmError, PersonalCallback, UtcWindow};
 
 /// A request ready to store: the parsed fields and the window in UTC.
@@ -179,14 +180,14 @@ fn prerequisites(
     conn: &Connection,
     req: &PersonalCallback,
 ) -> Result<Option<Prerequisites>, rusqlite::Error> {
-    conn.prepare_cached(
-        "SELECT k.account_number, o.id, o.callback_id, o.account_number, o.outcome_id,
+    conn.prepare_cached(&format!(
+        "SELECT c.account_number, o.id, o.callback_id, o.account_number, o.outcome_id,
                 o.business_outcome, o.user_id, o.agent_comments, o.lead_score, o.target_amount,
-                EXISTS (SELECT 1 FROM agents WHERE user_id = ?2 AND logged_in = 1)
-                    OR EXISTS (SELECT 1 FROM calls WHERE user_id = ?2 AND state = 'active')
-         FROM calls k LEFT JOIN outcomes o ON o.callid = k.callid
-         WHERE k.callid = ?1",
-    )?
+                {}
+         FROM calls c LEFT JOIN outcomes o ON o.callid = c.callid
+         WHERE c.callid = ?1",
+        present("?2")
+    ))?
     .query_row([req.callid.as_str(), req.user_id.as_str()], |r| {
         let current = match r.get::<_, Option<i64>>(1)? {
             None => None,

@@ -134,9 +134,16 @@ pub fn find_call(conn: &Connection, callid: &str) -> Result<Option<Call>, rusqli
 
 /// Whether the agent may set an outcome: logged in, or on an active call.
 pub fn agent_is_present(conn: &Connection, user: &UserId) -> Result<bool, rusqlite::Error> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM agents WHERE user_id = ?1 AND logged_in = 1)
-             OR EXISTS (SELECT 1 FROM calls WHERE user_id = ?1 AND state = 'active')",
-    )?
-    .query_row([user.as_str()], |r| r.get(0))
+    conn.prepare_cached(&format!("SELECT {}", present("?1")))?
+        .query_row([user.as_str()], |r| r.get(0))
+}
+
+/// The rule for an agent being present, as an SQL expression, for statements that ask it of
+/// many rows or beside other lookups: the agent `user` (a parameter or a column) is logged in
+/// or on an active call.
+pub fn present(user: &str) -> String {
+    format!(
+        "(EXISTS (SELECT 1 FROM agents a WHERE a.user_id = {user} AND a.logged_in = 1)
+          OR EXISTS (SELECT 1 FROM calls k WHERE k.user_id = {user} AND k.state = 'active'))"
+    )
 }
