@@ -16,11 +16,12 @@
 //! all of it. Under steady load the writer's next group has begun before the background
 //! checkpoint ends, so that never happens by itself: asking again after every commit copied a
 //! few new frames and fsynced the database each time, on the core the requests need, and
-//! asking less often let the log run to [`WAL_LIMIT`], where the writer's own checkpoint
-//! waited up to a second for the background one. So each cycle of the log goes
-//! ([`Cycle`]): past [`CHECKPOINT_AT`] frames the background thread is asked to copy the log;
-//! once it has, the writer copies the few frames committed since, itself, between two groups,
-//! and its next transaction starts the log again.
+//! asking less often let the log run to [`WAL_LIMIT`], where the writer checkpoints itself
+//! (`RESTART`) in the path of requests, waiting on the background thread and on readers. So
+//! each cycle of the log goes ([`Cycle`]): past [`CHECKPOINT_AT`] frames the background thread
+//! is asked to copy the log; once it has, the writer copies the few frames committed since,
+//! itself, between two groups (a few hundred at most, a few milliseconds), and its next
+//! transaction starts the log again.
 
 use std::cell::Cell;
 use std::ffi::c_int;

@@ -15,7 +15,8 @@ pub struct ServerProcess {
 pub fn spawn_server(db: &std::path::Path, args: &[&str]) -> ServerProcess {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    // BENCH_REDIAL_BIN runs another build under the same harness, to compare two builds.
+    // BENCH_REDIAL_BIN runs another build under the same harness, to compare two builds of
+    // one schema version (the harness writes the file with this build's schema).
     let binary = std::env::var_os("BENCH_REDIAL_BIN").map_or_else(
         || env!("CARGO_BIN_EXE_redial").into(),
         std::path::PathBuf::from,
