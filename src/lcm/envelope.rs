@@ -1,6 +1,7 @@
 //! The LCM message envelope (`channel`, `topic`, `subtopic`, `source`, `data`) and its replies.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::error::LcmError;
 use super::fields::{describe, quote, FieldError, Fields};
@@ -166,21 +167,83 @@ fn read_head(map: &Map<String, Value>, head: &mut ReplyHead) {
     }
 }
 
+/// A reply, serialized straight from its parts: the reply to every stored request is written
+/// without building a JSON tree first.
+#[derive(Debug, Serialize)]
+pub struct Reply<'a> {
+    channel: &'static str,
+    topic: &'a str,
+    subtopic: &'a str,
+    message: Message<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct Message<'a> {
+    callid: &'a str,
+    response: Response,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Response {
+    Stored { success: bool, callback_id: i64 },
+    Refused { success: bool, error: Value },
+}
+
 /// The reply to a request that was stored.
-pub fn success(head: &ReplyHead, callback_id: i64) -> Value {
-    reply(head, json!({"success": true, "callback_id": callback_id}))
+pub fn success(head: &ReplyHead, callback_id: i64) -> Reply<'_> {
+    reply(
+        head,
+        Response::Stored {
+            success: true,
+            callback_id,
+        },
+    )
 }
 
 /// The reply to a request that was refused.
-pub fn failure(head: &ReplyHead, error: &LcmError) -> Value {
-    reply(head, json!({"success": false, "error": error.to_json()}))
+pub fn failure<'a>(head: &'a ReplyHead, error: &LcmError) -> Reply<'a> {
+    reply(
+        head,
+        Response::Refused {
+            success: false,
+            error: error.to_json(),
+        },
+    )
 }
 
-fn reply(head: &ReplyHead, response: Value) -> Value {
-    json!({
-        "channel": CHANNEL,
-        "topic": head.topic,
-        "subtopic": head.subtopic,
-        "message": {"callid": head.callid, "response": response},
-    })
+fn reply(head: &ReplyHead, response: Response) -> Reply<'_> {
+    Reply {
+        channel: CHANNEL,
+        topic: &head.topic,
+        subtopic: &head.subtopic,
+        message: Message {
+            callid: &head.callid,
+            response,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_keep_the_envelope_order() {
+        let head = ReplyHead {
+            callid: "c-1".to_owned(),
+            ..ReplyHead::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&success(&head, 7)).unwrap(),
+            r#"{"channel":"LCM","topic":"WebService","subtopic":"SetBusinessOutcomeWithPersonalCallbackResult","message":{"callid":"c-1","response":{"success":true,"callback_id":7}}}"#
+        );
+        let refused =
+            serde_json::to_value(failure(&head, &LcmError::UnknownCall("c-1".into()))).unwrap();
+        assert_eq!(refused["message"]["response"]["success"], false);
+        assert_eq!(
+            refused["message"]["response"]["error"],
+            LcmError::UnknownCall("c-1".into()).to_json()
+        );
+    }
 }

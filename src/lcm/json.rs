@@ -7,13 +7,12 @@
 //!   field that holds it and is refused there, by name, as not finite; it is not a parse error.
 //! * Nesting deeper than 128 levels, invalid UTF-8 and raw control characters are parse errors.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde_json::map::Entry;
+use serde_json::{Map, Number, Value};
 
 /// Why a body could not be read as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,107 +24,104 @@ pub enum Unreadable {
 }
 
 /// Parses `body`, refusing duplicate keys at any depth.
+///
+/// One pass: the value is built by a visitor that notices a key it has already inserted.
+/// A body that is not JSON is reported as such even when a duplicate came before the fault.
 pub fn parse(body: &[u8]) -> Result<Value, Unreadable> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| Unreadable::Syntax(e.to_string()))?;
     let duplicate = RefCell::new(None);
     let mut reader = serde_json::Deserializer::from_slice(body);
-    if UniqueKeys(&duplicate).deserialize(&mut reader).is_err() {
-        if let Some(key) = duplicate.into_inner() {
-            return Err(Unreadable::DuplicateKey(key));
-        }
+    let value = UniqueKeys(&duplicate)
+        .deserialize(&mut reader)
+        .and_then(|value| reader.end().map(|()| value))
+        .map_err(|e| Unreadable::Syntax(e.to_string()))?;
+    match duplicate.into_inner() {
+        Some(key) => Err(Unreadable::DuplicateKey(key)),
+        None => Ok(value),
     }
-    Ok(value)
 }
 
-/// Walks a JSON document and fails at the first key seen twice in one object, leaving the key
-/// in the cell.
+/// `serde_json`'s marker for a number kept as text (`arbitrary_precision`): the deserializer
+/// hands such a number to a visitor as a one-entry map under this key.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Builds a [`Value`] as `serde_json` does, and records in the cell the first key that an
+/// object repeats.
+#[derive(Clone, Copy)]
 struct UniqueKeys<'a>(&'a RefCell<Option<String>>);
 
 impl<'de> DeserializeSeed<'de> for UniqueKeys<'_> {
-    type Value = ();
+    type Value = Value;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for UniqueKeys<'_> {
-    type Value = ();
+    type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(n).map_or(Value::Null, Value::Number))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
     }
 
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(UniqueKeys(self.0))?.is_some() {}
-        Ok(())
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // Keys borrowed from the body, not copied; a set, not a list, so that a hostile body
-        // of thousands of keys costs linear time.
-        let mut seen: HashSet<Cow<'de, str>> = HashSet::new();
-        while let Some(Key(key)) = map.next_key()? {
-            if seen.contains(&key) {
-                *self.0.borrow_mut() = Some(key.into_owned());
-                return Err(de::Error::custom("duplicate key"));
-            }
-            map.next_value_seed(UniqueKeys(self.0))?;
-            seen.insert(key);
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
         }
-        Ok(())
+        Ok(Value::Array(items))
     }
-}
 
-/// An object key, borrowed from the body unless it holds escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object key")
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.is_empty() && key == NUMBER_TOKEN {
+                let text: String = map.next_value()?;
+                return text.parse().map(Value::Number).map_err(de::Error::custom);
             }
-
-            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(key)))
-            }
-
-            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(key.to_owned())))
+            let value = map.next_value_seed(self)?;
+            // One lookup says whether the key is new; a repeat keeps the first value, which
+            // does not matter, as the body is refused.
+            match object.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                Entry::Occupied(slot) => {
+                    self.0
+                        .borrow_mut()
+                        .get_or_insert_with(|| slot.key().clone());
+                }
             }
         }
-
-        deserializer.deserialize_str(KeyVisitor)
+        Ok(Value::Object(object))
     }
 }
 
@@ -159,6 +155,20 @@ mod tests {
     }
 
     #[test]
+    fn values_are_those_serde_json_builds() {
+        let body = br#"{"s": "a\u00e9\n", "n": [0, -1, 2.50, 1e3, 18446744073709551616],
+            "b": [true, false, null], "o": {"k": {}, "e": []}, "order": {"z": 1, "a": 2}}"#;
+        let ours = parse(body).unwrap();
+        let theirs: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(ours, theirs);
+        assert_eq!(
+            ours.to_string(),
+            theirs.to_string(),
+            "same key order, same number text"
+        );
+    }
+
+    #[test]
     fn huge_numbers_keep_their_text() {
         let v = parse(br#"{"n": 1e400, "z": -0}"#).unwrap();
         assert_eq!(v["n"].to_string(), "1e+400");
@@ -172,6 +182,15 @@ mod tests {
             panic!("truncated JSON parsed")
         };
         assert!(why.contains("line 1"), "{why}");
+        // A fault after a repeated key: the body is not JSON, whatever came before.
+        assert!(matches!(
+            parse(br#"{"a": 1, "a": 2, "b": }"#),
+            Err(Unreadable::Syntax(_))
+        ));
+        assert!(matches!(
+            parse(br#"{"a": 1} x"#),
+            Err(Unreadable::Syntax(_))
+        ));
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert!(matches!(parse(deep.as_bytes()), Err(Unreadable::Syntax(_))));
     }
