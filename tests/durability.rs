@@ -100,16 +100,16 @@ async fn a_restart_keeps_everything() {
 }
 
 #[tokio::test]
-async fn a_file_from_the_previous_schema_version_is_upgraded() {
+async fn a_file_from_an_older_schema_version_is_upgraded() {
     let dir = tempfile::tempdir().unwrap();
     let latest = schema::latest_version();
-    assert!(latest >= 2, "there is a previous version to upgrade from");
+    // Version 6 is the last whose events carried the callback's snapshot; the file goes
+    // through every step since.
+    let older = 6;
+    assert!(latest > older, "there are steps to upgrade through");
     {
         let mut conn = rusqlite::Connection::open(dir.path().join("redial.db")).unwrap();
-        assert_eq!(
-            schema::migrate(&mut conn, Some(latest - 1)).unwrap(),
-            latest - 1
-        );
+        assert_eq!(schema::migrate(&mut conn, Some(older)).unwrap(), older);
         conn.execute_batch(
             "INSERT INTO agents (user_id, logged_in, login_at, updated_at) VALUES ('testagent', 1, 0, 0);
              INSERT INTO calls (callid, account_number, user_id, state, started_at)
@@ -155,6 +155,112 @@ async fn a_file_from_the_previous_schema_version_is_upgraded() {
             "OutcomeId": 4, "BusinessOutcome": 101, "window_start": "2026-01-13T13:45:00Z",
             "window_end": "2026-01-13T14:00:00Z", "timezone": "UTC", "attempt": 1}])
     );
+}
+
+/// Opcodes SQLite would run for `sql` that build a temporary b-tree.
+fn temporary_btrees(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    let mut explain = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+    let mut rows = explain.raw_query();
+    let mut found = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        let opcode: String = row.get(1).unwrap();
+        if opcode == "OpenEphemeral" {
+            found.push(format!(
+                "{opcode} {}",
+                row.get::<_, Option<String>>(5).unwrap().unwrap_or_default()
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn writing_a_row_builds_no_temporary_btree_and_states_are_still_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("redial.db");
+    // Once from step 7 (a file written before step 8), once fresh.
+    for (name, from) in [("upgraded", Some(7)), ("fresh", None)] {
+        let _ = std::fs::remove_file(&path);
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        if let Some(version) = from {
+            schema::migrate(&mut conn, Some(version)).unwrap();
+            assert!(
+                !temporary_btrees(&conn, "UPDATE events SET state = 'leased' WHERE id = 1")
+                    .is_empty(),
+                "step 7 still lists states"
+            );
+        }
+        schema::migrate(&mut conn, None).unwrap();
+        // The writes that run once per row: a lease, an ack, an opening, a new callback,
+        // an attempt.
+        for sql in [
+            "UPDATE events SET state = 'leased', available_at = 1 WHERE id = 1",
+            "UPDATE events SET state = 'acked' WHERE id = 1",
+            "UPDATE callbacks SET state = 'due' WHERE id = 1",
+            "UPDATE callbacks SET state = 'expired', next_at = NULL WHERE id = 1",
+            "INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
+                 window_end, local_start, local_end, timezone, state, created_at, updated_at)
+                 VALUES ('c', 'A', 1, 'u', 0, 1, '', '', 'UTC', 'scheduled', 0, 0)",
+            "INSERT INTO attempts (callback_id, attempt, result, at) VALUES (1, 1, 'busy', 0)",
+        ] {
+            assert_eq!(temporary_btrees(&conn, sql), Vec::<String>::new(), "{name}: {sql}");
+        }
+        conn.execute_batch(
+            "INSERT INTO agents (user_id, logged_in, updated_at) VALUES ('u', 1, 0);
+             INSERT INTO calls (callid, account_number, user_id, state, started_at)
+                 VALUES ('c', 'A', 'u', 'active', 0);
+             INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id,
+                 window_start, window_end, local_start, local_end, timezone, state, created_at,
+                 updated_at)
+                 VALUES ('c', 'A', 1, 'u', 0, 1, '', '', 'UTC', 'scheduled', 0, 0);",
+        )
+        .unwrap();
+        for bad in [
+            "UPDATE callbacks SET state = 'paused' WHERE id = 1",
+            "INSERT INTO events (type, callback_id, user_id, personal, attempt, state,
+                 available_at, created_at, updated_at)
+                 VALUES ('redial', 1, 'u', 1, 1, 'lost', 0, 0, 0)",
+            "INSERT INTO attempts (callback_id, attempt, result, at) VALUES (1, 1, 'maybe', 0)",
+        ] {
+            let error = conn.execute(bad, []).expect_err(bad).to_string();
+            assert!(
+                error.contains("CHECK constraint failed"),
+                "{name}: {bad}: {error}"
+            );
+        }
+        // The finished index holds exactly the finished callbacks.
+        conn.execute("UPDATE callbacks SET state = 'cancelled' WHERE id = 1", [])
+            .unwrap();
+        let finished: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM callbacks INDEXED BY callbacks_finished
+                 WHERE state NOT IN ('scheduled', 'due') AND updated_at < 10",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(finished, 1, "{name}");
+        let mut plan = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                redial::store::purge::PURGE_BATCH_SQL
+            ))
+            .unwrap();
+        let plan: Vec<String> = plan
+            .query_map([0, 0], |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("INDEX callbacks_finished")),
+            "{name}: the purge reads the finished index: {plan:?}"
+        );
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "{name}");
+    }
 }
 
 #[test]

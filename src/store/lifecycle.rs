@@ -313,16 +313,22 @@ pub fn create(
     policy: &Policy,
 ) -> Result<Created, rusqlite::Error> {
     let now_ms = now.timestamp_millis();
+    // Looked up first, not found by an UPDATE ... RETURNING: RETURNING costs a temporary
+    // table on every run, and most requests have no live callback to supersede.
     let superseded: Option<i64> = conn
         .prepare_cached(
-            "UPDATE callbacks SET state = 'superseded', next_at = NULL, parked_at = NULL,
-                 staged = 0, updated_at = ?2
-             WHERE account_number = ?1 AND state IN ('scheduled', 'due')
-             RETURNING id",
+            "SELECT id FROM callbacks
+             WHERE account_number = ?1 AND state IN ('scheduled', 'due')",
         )?
-        .query_row(params![req.account_number.as_str(), now_ms], |r| r.get(0))
+        .query_row([req.account_number.as_str()], |r| r.get(0))
         .optional()?;
     if let Some(old) = superseded {
+        conn.prepare_cached(
+            "UPDATE callbacks SET state = 'superseded', next_at = NULL, parked_at = NULL,
+                 staged = 0, updated_at = ?2
+             WHERE id = ?1",
+        )?
+        .execute(params![old, now_ms])?;
         events::withdraw(conn, old, Withdraw::Open, now)?;
     }
     let (start, end) = (
