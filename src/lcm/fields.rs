@@ -57,6 +57,10 @@ fn excerpt(text: &str) -> String {
     }
 }
 
+fn missing(field: &'static str, expected: &str) -> FieldError {
+    FieldError::new(field, format!("{field} is missing; expected {expected}"))
+}
+
 /// The `data` object of a request, read field by field.
 pub struct Fields<'a> {
     map: &'a Map<String, Value>,
@@ -68,13 +72,7 @@ impl<'a> Fields<'a> {
     }
 
     fn get(&self, field: &'static str, expected: &str) -> Result<&'a Value, FieldError> {
-        match self.map.get(field) {
-            None => Err(FieldError::new(
-                field,
-                format!("{field} is missing; expected {expected}"),
-            )),
-            Some(value) => Ok(value),
-        }
+        self.map.get(field).ok_or_else(|| missing(field, expected))
     }
 
     /// A string field that may be absent.
@@ -97,16 +95,22 @@ impl<'a> Fields<'a> {
         min_chars: usize,
         max_chars: usize,
     ) -> Result<String, FieldError> {
-        let expected = if min_chars == 0 {
-            format!("a string of at most {max_chars} characters")
-        } else {
-            format!("a non-empty string of at most {max_chars} characters")
+        // Written out only for an error: every request reads several text fields.
+        let expected = || {
+            if min_chars == 0 {
+                format!("a string of at most {max_chars} characters")
+            } else {
+                format!("a non-empty string of at most {max_chars} characters")
+            }
         };
-        let value = self.get(field, &expected)?;
+        let value = self
+            .map
+            .get(field)
+            .ok_or_else(|| missing(field, &expected()))?;
         let Value::String(s) = value else {
             return Err(FieldError::new(
                 field,
-                format!("{field} must be {expected}, got {}", describe(value)),
+                format!("{field} must be {}, got {}", expected(), describe(value)),
             ));
         };
         check_text(field, s, min_chars, max_chars)?;

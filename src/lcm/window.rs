@@ -11,7 +11,10 @@
 //! * with calling hours ([`crate::hours`]), the window is clipped to them in the same zone; the
 //!   window as requested is kept beside the clipped one.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
+    Timelike, Utc,
+};
 use chrono_tz::Tz;
 
 use crate::hours::CallingHours;
@@ -168,9 +171,17 @@ pub fn local_rfc3339(zone: Tz, at: DateTime<Utc>) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// `DD/MM/YYYY HH:mm`, the form the LCM request uses.
+/// `DD/MM/YYYY HH:mm`, the form the LCM request uses. Written field by field: a format
+/// string is parsed again on every call, and every request writes two of these.
 pub fn format_local(at: NaiveDateTime) -> String {
-    at.format("%d/%m/%Y %H:%M").to_string()
+    format!(
+        "{:02}/{:02}/{:04} {:02}:{:02}",
+        at.day(),
+        at.month(),
+        at.year(),
+        at.hour(),
+        at.minute()
+    )
 }
 
 /// The UTC instant of a local wall-clock time in `zone`, with the DST rules of this module.
@@ -205,6 +216,12 @@ mod tests {
 
     fn local(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    #[test]
+    fn local_times_are_written_as_the_request_writes_them() {
+        assert_eq!(format_local(local("2026-01-03 09:05")), "03/01/2026 09:05");
+        assert_eq!(format_local(local("2026-12-31 23:59")), "31/12/2026 23:59");
     }
 
     #[test]
