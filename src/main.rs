@@ -49,8 +49,7 @@ async fn run() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Serve(config) => {
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
+            let listener = redial::http::limits::listen(config.listen)
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             redial::serve(
                 *config,

@@ -1,10 +1,13 @@
 //! Overload: a full writer queue, a request past its time and too many long-polls are each
 //! answered 503 with `Retry-After` and an envelope, and the service recovers by itself. The
-//! database is held busy by a second connection's write lock, so every step is chosen.
+//! database is held busy by a second connection's write lock, so every step is chosen. Many
+//! clients connecting at once all wait in the accept queue instead of being dropped.
 
 mod common;
 
-use common::{lcm_error, response, seed_with, spawn_app_with, TestApp};
+use std::time::Duration;
+
+use common::{lcm_error, response, seed_with, spawn_app_with, spawn_server, TestApp};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
@@ -175,4 +178,36 @@ async fn long_polls_past_the_cap_are_answered_503() {
         .post("/v1/queue/lease", Some(&json!({"consumer": "third"})))
         .await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn clients_connecting_at_once_all_wait_in_the_accept_queue() {
+    // The binary serves one connection at a time: every other client waits in the kernel's
+    // queue, as when many desktops connect in the same instant. A queue of 128, the default,
+    // drops the 129th handshake, and that client would not connect within the deadline. The
+    // kernel caps any queue at somaxconn.
+    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .map_or(4096, |n| n.trim().parse().unwrap_or(4096));
+    let clients = 300.min(somaxconn);
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_server(&dir.path().join("redial.db"), &["--max-connections", "1"]);
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let connects: Vec<_> = (0..clients)
+        .map(|_| {
+            tokio::spawn(async move {
+                tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+                    .await
+            })
+        })
+        .collect();
+    let mut held = Vec::new();
+    for connect in connects {
+        let stream = connect
+            .await
+            .unwrap()
+            .expect("connected before the deadline");
+        held.push(stream.unwrap());
+    }
+    assert_eq!(held.len(), clients);
+    server.terminate();
 }

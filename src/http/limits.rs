@@ -24,7 +24,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::refusal;
@@ -34,6 +34,26 @@ use crate::store::StoreError;
 
 /// Seconds a client is told to wait before trying again after a 503.
 pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// Connections the kernel holds for redial before it accepts them: those past
+/// `--max-connections`, and those that arrive faster than the accept loop takes them. The
+/// kernel caps it at `net.core.somaxconn` (4096 by default since Linux 5.4).
+pub const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with an accept queue of [`ACCEPT_BACKLOG`]. The queue tokio and the
+/// standard library ask for holds 128: when more clients than that connect at once (desktops
+/// reconnecting after a restart), the kernel drops the handshakes it has no room for, and each
+/// of those clients waits a second to try again.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
 
 /// A TCP listener that serves at most a fixed number of connections at once.
 pub struct CappedListener {
