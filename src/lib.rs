@@ -16,6 +16,7 @@
 //! - [`queue`]: leases, acks and long-polls for dialers.
 //! - [`http`]: the axum routes, thin, mapping every refusal to an envelope.
 //! - [`dialer`]: the reference dialer, a working client of the queue.
+//! - [`logs`]: where log lines go and how JSON lines are written.
 
 pub mod clock;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod dialer;
 pub mod hours;
 pub mod http;
 pub mod lcm;
+pub mod logs;
 pub mod queue;
 pub mod scheduler;
 pub mod store;

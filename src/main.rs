@@ -1,10 +1,7 @@
-use std::io::IsTerminal;
-
 use anyhow::Context;
 use clap::Parser;
 use redial::clock::Clock;
-use redial::config::{Cli, Command, LogFormat};
-use tracing_subscriber::EnvFilter;
+use redial::config::{Cli, Command};
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees dozens of small blocks
 /// (JSON values, header maps, strings) on whichever worker thread runs it, and glibc's free
@@ -33,20 +30,7 @@ fn main() -> std::process::ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Log lines are written by their own thread, in batches, so a request never waits for
-    // stderr; if that thread falls far behind, lines are dropped rather than requests slowed.
-    // The guard flushes what is buffered when `main` returns.
-    let (writer, _flush_logs) =
-        tracing_appender::non_blocking(std::io::BufWriter::new(std::io::stderr()));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer);
-    match cli.log_format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
+    let _flush_logs = redial::logs::init(cli.log_format);
     match cli.command {
         Command::Serve(config) => {
             let listener = redial::http::limits::listen(config.listen)
