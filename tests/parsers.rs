@@ -25,7 +25,7 @@ fn parses_sanely(body: &[u8]) -> Result<(), TestCaseError> {
     if let Err(e) = parsed {
         prop_assert!(!e.detail().is_empty());
         prop_assert!(e.status() == 400 || e.status() == 413);
-        let _ = e.to_json();
+        let _ = e.error_object();
     }
     Ok(())
 }

@@ -324,3 +324,76 @@ async fn the_cron_purge_removes_finished_callbacks_after_retention() {
     }
     assert_eq!(app.count("outcomes"), 1, "outcomes stay for reporting");
 }
+
+/// Position of each `"key":` in `text`, which must hold them all, in this order.
+fn assert_in_order(text: &str, keys: &[&str]) {
+    let at: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            text.find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("no {k} in {text}"))
+        })
+        .collect();
+    assert!(at.is_sorted(), "members not in the order {keys:?}: {text}");
+}
+
+#[tokio::test]
+async fn replies_list_their_members_in_the_contracts_order() {
+    let app = spawn_app().await;
+    seeded_callback(&app).await;
+    app.clock.set(at(13, 45));
+    let lease = app
+        .client
+        .post(app.url("/v1/queue/lease"))
+        .json(&lease_body(30_000))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_in_order(
+        &lease,
+        &[
+            "events",
+            "id",
+            "type",
+            "callback_id",
+            "callid",
+            "AccountNumber",
+            "CallbackModeID",
+            "UserID",
+            "personal",
+            "OutcomeId",
+            "BusinessOutcome",
+            "window_start",
+            "window_end",
+            "timezone",
+            "attempt",
+        ],
+    );
+    let refusal = app
+        .client
+        .post(app.url("/v1/callbacks/x/attempts"))
+        .json(&json!({"result": "connected"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_in_order(
+        &refusal,
+        &["success", "error", "type", "message", "detail", "field"],
+    );
+    let login = app
+        .client
+        .post(app.url("/v1/agents/agent-7/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_in_order(&login, &["success", "UserID", "logged_in"]);
+}

@@ -4,9 +4,10 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::lcm::envelope::{self, ReplyHead};
+use crate::lcm::error::ErrorObject;
 use crate::lcm::fields::FieldError;
 use crate::lcm::LcmError;
 use crate::store::telephony::CallError;
@@ -109,10 +110,21 @@ impl IntoResponse for ApiError {
         } else {
             "WS_Error"
         };
-        let body = json!({
-            "success": false,
-            "error": {"type": kind, "message": self.message, "detail": self.detail, "field": self.field},
-        });
+        let body = Refusal {
+            success: false,
+            error: ErrorObject {
+                kind,
+                message: self.message,
+                detail: self.detail,
+                field: self.field,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
+}
+
+#[derive(Serialize)]
+struct Refusal {
+    success: bool,
+    error: ErrorObject,
 }

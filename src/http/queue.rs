@@ -5,45 +5,62 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::{json_object, ApiError, AppState};
 use crate::lcm::fields::{describe, FieldError, Fields};
 use crate::queue::{AckRequest, LeaseRequest};
 use crate::store::callbacks::{self, Callback};
+use crate::store::events::Event;
 use crate::store::lifecycle::{self, AttemptResult, TransitionError};
 
 pub async fn lease(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Leased>, ApiError> {
     let request = LeaseRequest::parse(&json_object(body)?)?;
     let events = app.queue.lease(request).await?;
-    Ok(Json(json!({"events": events})))
+    Ok(Json(Leased { events }))
+}
+
+#[derive(Serialize)]
+pub struct Leased {
+    events: Vec<Event>,
+}
+
+#[derive(Serialize)]
+pub struct Acked {
+    acked: Vec<i64>,
+    ignored: Vec<i64>,
+}
+
+#[derive(Serialize)]
+pub struct Released {
+    released: Vec<i64>,
+    ignored: Vec<i64>,
 }
 
 pub async fn ack(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Acked>, ApiError> {
     let request = AckRequest::parse(&json_object(body)?)?;
     let ids = request.ids.clone();
     let acked = app.queue.ack(request).await?;
-    Ok(Json(
-        json!({"acked": acked, "ignored": ignored(&ids, &acked)}),
-    ))
+    let ignored = ignored(&ids, &acked);
+    Ok(Json(Acked { acked, ignored }))
 }
 
 pub async fn nack(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Released>, ApiError> {
     let request = AckRequest::parse(&json_object(body)?)?;
     let ids = request.ids.clone();
     let released = app.queue.nack(request).await?;
-    Ok(Json(
-        json!({"released": released, "ignored": ignored(&ids, &released)}),
-    ))
+    let ignored = ignored(&ids, &released);
+    Ok(Json(Released { released, ignored }))
 }
 
 /// Ids the consumer sent that it does not hold (never leased by it, acked already, or leased

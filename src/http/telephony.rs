@@ -5,7 +5,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::{json_object, ApiError, AppState};
 use crate::lcm::fields::Fields;
@@ -17,14 +17,14 @@ use crate::store::StoreError;
 pub async fn login(
     State(app): State<AppState>,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Login>, ApiError> {
     set_login(app, user_id, true).await
 }
 
 pub async fn logout(
     State(app): State<AppState>,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Login>, ApiError> {
     set_login(app, user_id, false).await
 }
 
@@ -32,11 +32,15 @@ async fn set_login(
     app: AppState,
     user_id: String,
     logged_in: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Login>, ApiError> {
     let user = UserId::parse(user_id)?;
     let clock = app.clock.clone();
     let policy = app.policy.clone();
-    let reply = json!({"success": true, "UserID": user, "logged_in": logged_in});
+    let reply = Login {
+        success: true,
+        user_id: user.as_str().to_owned(),
+        logged_in,
+    };
     let deadline = app
         .store
         .write(move |conn| {
@@ -56,7 +60,7 @@ async fn set_login(
 pub async fn register_call(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CallReply>), ApiError> {
     let map = json_object(body)?;
     let f = Fields::new(&map);
     let callid = CallId::parse(f.text(CallId::FIELD, 1, CallId::MAX_CHARS)?)?;
@@ -79,7 +83,7 @@ pub async fn register_call(
 pub async fn end_call(
     State(app): State<AppState>,
     Path(callid): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CallReply>, ApiError> {
     let callid = CallId::parse(callid)?;
     let clock = app.clock.clone();
     let policy = app.policy.clone();
@@ -100,6 +104,23 @@ pub async fn end_call(
     Ok(Json(call_reply(call)))
 }
 
-fn call_reply(call: Call) -> Value {
-    json!({"success": true, "call": call})
+#[derive(Serialize)]
+pub struct Login {
+    success: bool,
+    #[serde(rename = "UserID")]
+    user_id: String,
+    logged_in: bool,
+}
+
+#[derive(Serialize)]
+pub struct CallReply {
+    success: bool,
+    call: Call,
+}
+
+fn call_reply(call: Call) -> CallReply {
+    CallReply {
+        success: true,
+        call,
+    }
 }

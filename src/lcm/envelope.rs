@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::error::LcmError;
+use super::error::{ErrorObject, LcmError};
 use super::fields::{describe, quote, FieldError, Fields};
 use super::json::{self, Unreadable};
 use super::request::PersonalCallback;
@@ -187,7 +187,7 @@ struct Message<'a> {
 #[serde(untagged)]
 enum Response {
     Stored { success: bool, callback_id: i64 },
-    Refused { success: bool, error: Value },
+    Refused { success: bool, error: ErrorObject },
 }
 
 /// The reply to a request that was stored.
@@ -207,7 +207,7 @@ pub fn failure<'a>(head: &'a ReplyHead, error: &LcmError) -> Reply<'a> {
         head,
         Response::Refused {
             success: false,
-            error: error.to_json(),
+            error: error.error_object(),
         },
     )
 }
@@ -238,12 +238,9 @@ mod tests {
             serde_json::to_string(&success(&head, 7)).unwrap(),
             r#"{"channel":"LCM","topic":"WebService","subtopic":"SetBusinessOutcomeWithPersonalCallbackResult","message":{"callid":"c-1","response":{"success":true,"callback_id":7}}}"#
         );
-        let refused =
-            serde_json::to_value(failure(&head, &LcmError::UnknownCall("c-1".into()))).unwrap();
-        assert_eq!(refused["message"]["response"]["success"], false);
         assert_eq!(
-            refused["message"]["response"]["error"],
-            LcmError::UnknownCall("c-1".into()).to_json()
+            serde_json::to_string(&failure(&head, &LcmError::EmptyCallId)).unwrap(),
+            r#"{"channel":"LCM","topic":"WebService","subtopic":"SetBusinessOutcomeWithPersonalCallbackResult","message":{"callid":"c-1","response":{"success":false,"error":{"type":"WS_Error","message":"Invalid Call ID.","detail":"Callid is empty","field":"callid"}}}}"#
         );
     }
 }

@@ -2,6 +2,7 @@
 //! `error` object of the reply envelope (`type`, `message`, `detail`, `field`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
 
 use super::fields::FieldError;
 use super::window::{NoCallingMinute, Reversed};
@@ -141,14 +142,25 @@ impl LcmError {
     }
 
     /// The `error` object of the reply.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "type": self.kind(),
-            "message": self.message(),
-            "detail": self.detail(),
-            "field": self.field(),
-        })
+    pub fn error_object(&self) -> ErrorObject {
+        ErrorObject {
+            kind: self.kind(),
+            message: self.message(),
+            detail: self.detail(),
+            field: self.field(),
+        }
     }
+}
+
+/// The `error` object of every refusal, LCM or REST, with its members in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorObject {
+    /// `WS_Error`, or `Server_Error` when the service itself failed.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub message: String,
+    pub detail: String,
+    pub field: Option<&'static str>,
 }
 
 /// `Invalid <Field>.`, with the vendor's own wording for the call id.
