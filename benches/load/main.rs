@@ -7,6 +7,7 @@
 //! cargo bench --bench load -- --only ingest   # one section: ingest, growth or dispatch
 //! cargo bench --bench load -- --only burst    # the burst alone, five times (10k scheduled)
 //! cargo bench --bench load -- --only growth --preloads 10000000   # chosen preload sizes
+//! cargo bench --bench load -- --only ingest --levels 256   # chosen connection counts
 //! BENCH_REDIAL_BIN=/tmp/old/redial cargo bench --bench load   # the server from another build
 //! ```
 //!
@@ -97,21 +98,15 @@ impl Plan {
         if has("--huge") {
             preloads.push(10_000_000);
         }
-        if let Some(sizes) = args.iter().position(|a| a == "--preloads") {
-            preloads = args
-                .get(sizes + 1)
-                .map(|list| {
-                    list.split(',')
-                        .map(|n| n.parse().expect("--preloads N[,N...]"))
-                        .collect()
-                })
-                .expect("--preloads N[,N...]");
+        if let Some(sizes) = list_arg(&args, "--preloads") {
+            preloads = sizes;
         }
+        let ingest_levels = list_arg(&args, "--levels").unwrap_or_else(|| vec![16, 64, 256]);
         Self {
             quick: false,
             only,
             preloads,
-            ingest_levels: vec![16, 64, 256],
+            ingest_levels,
             ingest_requests: 40_000,
             raw_rows: 40_000,
             naive_rows: 2_000,
@@ -121,6 +116,22 @@ impl Plan {
             growth_requests: 40_000,
         }
     }
+}
+
+/// The comma-separated numbers after `flag`, if it was given.
+fn list_arg<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<Vec<T>> {
+    let at = args.iter().position(|a| a == flag)?;
+    let list = args
+        .get(at + 1)
+        .unwrap_or_else(|| panic!("{flag} N[,N...]"));
+    Some(
+        list.split(',')
+            .map(|n| {
+                n.parse()
+                    .unwrap_or_else(|_| panic!("{flag} N[,N...], not {list}"))
+            })
+            .collect(),
+    )
 }
 
 fn main() {
@@ -373,6 +384,8 @@ struct Cost {
     /// CPU time, user + system, µs: steadier than requests/s on a shared machine, so it is
     /// what two builds are compared by.
     cpu_us: f64,
+    /// The load generator's CPU time, µs: what it took from the same two cores.
+    driver_cpu_us: f64,
     /// Bytes the server sent to storage (WAL, checkpoints, log), KiB.
     written_kib: f64,
 }
@@ -393,11 +406,13 @@ fn ingest_levels(plan: &Plan, scratch: &Path) -> Vec<(Load, i64, Cost)> {
             .collect();
         let before = count(&db, "outcomes");
         let cpu_before = cpu_seconds(server.child.id());
+        let driver_before = cpu_seconds(std::process::id());
         let written_before = written_bytes(server.child.id());
         let load = drive(&url, bodies, concurrency);
         let requests = load.requests as f64;
         let cost = Cost {
             cpu_us: (cpu_seconds(server.child.id()) - cpu_before) * 1e6 / requests,
+            driver_cpu_us: (cpu_seconds(std::process::id()) - driver_before) * 1e6 / requests,
             written_kib: (written_bytes(server.child.id()) - written_before) / 1024.0 / requests,
         };
         let rows = count(&db, "outcomes") - before;
@@ -492,12 +507,12 @@ fn report_ingest(ingest: &[(Load, i64, Cost)], raw: f64, naive: f64) {
     println!("## Ingest (`POST /v1/lcm`, synchronous=FULL)\n");
     println!(
         "| connections | requests | req/s | p50 ms | p99 ms | max ms | successes | rows | \
-         server CPU µs/request | written KiB/request |"
+         server CPU µs/request | load generator CPU µs/request | written KiB/request |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (load, rows, cost) in ingest {
         println!(
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {:.0} | {:.1} |",
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {:.0} | {:.0} | {:.1} |",
             load.concurrency,
             load.requests,
             load.rate(),
@@ -507,6 +522,7 @@ fn report_ingest(ingest: &[(Load, i64, Cost)], raw: f64, naive: f64) {
             load.ok,
             rows,
             cost.cpu_us,
+            cost.driver_cpu_us,
             cost.written_kib
         );
         if *rows != load.ok as i64 {
