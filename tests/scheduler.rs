@@ -6,7 +6,7 @@ mod common;
 use chrono::Duration;
 use common::rig::{at, Rig};
 use redial::lcm::{AccountNumber, CallId, UserId};
-use redial::queue::AckRequest;
+use redial::queue::{AckRequest, LeaseRequest};
 use redial::scheduler;
 use redial::store::lifecycle::{self, AttemptResult, Fallback, Policy, STAGE_AHEAD};
 use redial::store::{callbacks, purge, telephony, StoreError};
@@ -338,6 +338,44 @@ async fn ack_is_final_and_nack_releases_at_once() {
         "the acked one never comes back"
     );
     assert_eq!(rig.state(a).await.0, "leased");
+}
+
+#[tokio::test]
+async fn a_lease_takes_the_longest_waiting_events_first() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    for (account, minute) in [("A", 40), ("B", 45), ("C", 50)] {
+        rig.callback(account, "agent", at(13, minute), at(15, 0))
+            .await;
+        rig.tick_at(at(13, minute)).await;
+    }
+    let lease = |max| {
+        rig.queue.lease(LeaseRequest {
+            consumer: "d".into(),
+            max,
+            lease_ms: 30_000,
+            wait_ms: 0,
+            user_id: None,
+        })
+    };
+    let first = lease(1).await.unwrap();
+    assert_eq!(first[0].account_number, "A");
+    // Handed back at 13:52, A has waited least: the oldest id, but the latest to be ready.
+    rig.clock.set(at(13, 52));
+    rig.queue
+        .nack(AckRequest {
+            consumer: "d".into(),
+            ids: vec![first[0].id],
+        })
+        .await
+        .unwrap();
+    let next: Vec<String> = lease(2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.account_number)
+        .collect();
+    assert_eq!(next, ["B", "C"]);
 }
 
 #[tokio::test]
