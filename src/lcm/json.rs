@@ -7,6 +7,7 @@
 //!   field that holds it and is refused there, by name, as not finite; it is not a parse error.
 //! * Nesting deeper than 128 levels, invalid UTF-8 and raw control characters are parse errors.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 
@@ -28,8 +29,15 @@ pub enum Unreadable {
 /// One pass: the value is built by a visitor that notices a key it has already inserted.
 /// A body that is not JSON is reported as such even when a duplicate came before the fault.
 pub fn parse(body: &[u8]) -> Result<Value, Unreadable> {
+    // Checked once, whole: reading from a `str`, serde_json does not check each string again.
+    let body = std::str::from_utf8(body).map_err(|e| {
+        Unreadable::Syntax(format!(
+            "invalid UTF-8 after the first {} bytes",
+            e.valid_up_to()
+        ))
+    })?;
     let duplicate = RefCell::new(None);
-    let mut reader = serde_json::Deserializer::from_slice(body);
+    let mut reader = serde_json::Deserializer::from_str(body);
     let value = UniqueKeys(&duplicate)
         .deserialize(&mut reader)
         .and_then(|value| reader.end().map(|()| value))
@@ -102,15 +110,15 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(key) = map.next_key_seed(Text)? {
             if object.is_empty() && key == NUMBER_TOKEN {
-                let text: String = map.next_value()?;
+                let text = map.next_value_seed(Text)?;
                 return text.parse().map(Value::Number).map_err(de::Error::custom);
             }
             let value = map.next_value_seed(self)?;
             // One lookup says whether the key is new; a repeat keeps the first value, which
             // does not matter, as the body is refused.
-            match object.entry(key) {
+            match object.entry(key.into_owned()) {
                 Entry::Vacant(slot) => {
                     slot.insert(value);
                 }
@@ -122,6 +130,38 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
             }
         }
         Ok(Value::Object(object))
+    }
+}
+
+/// A string as the body holds it: borrowed unless it had escapes. Keys are read so, and only
+/// then copied into the object; a number's marker key and its text are never copied.
+struct Text;
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Text {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(s))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s))
     }
 }
 
@@ -191,6 +231,12 @@ mod tests {
             parse(br#"{"a": 1} x"#),
             Err(Unreadable::Syntax(_))
         ));
+        assert_eq!(
+            parse(b"{\"a\": \"caf\xe9\"}"),
+            Err(Unreadable::Syntax(
+                "invalid UTF-8 after the first 10 bytes".into()
+            ))
+        );
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert!(matches!(parse(deep.as_bytes()), Err(Unreadable::Syntax(_))));
     }
