@@ -100,6 +100,10 @@ pub struct Config {
     /// The most dialers long-polling at once; more are answered 503.
     #[arg(long, env = "REDIAL_MAX_LONG_POLLS", default_value_t = 512)]
     pub max_long_polls: usize,
+    /// Threads serving HTTP (default: one fewer than the machine's cores, at least one).
+    #[arg(long, env = "REDIAL_HTTP_THREADS", default_value_t = default_http_threads(),
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub http_threads: u16,
     /// `full` fsyncs every commit (survives power loss); `normal` only at checkpoints
     /// (survives a crash of the process, not of the machine).
     #[arg(long, env = "REDIAL_SYNCHRONOUS", value_enum, default_value = "full")]
@@ -195,6 +199,15 @@ fn parse_zone(s: &str) -> Result<Tz, String> {
 }
 
 /// Parses a duration such as `90s`, `15m`, `2h`, `30d` or `250ms`.
+/// One thread fewer than the machine has cores: the writer thread, which every request that
+/// stores something waits for, keeps a core to itself. On two cores, a second HTTP thread
+/// served fewer requests, not more: the two took turns with the writer and the clients on the
+/// same cores and stole each other's connections (BENCHMARKS.md, 2026-11-25).
+fn default_http_threads() -> u16 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    u16::try_from(cores.saturating_sub(1).clamp(1, 1024)).unwrap_or(1)
+}
+
 pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
@@ -268,5 +281,15 @@ mod tests {
         assert_eq!(c.retention, chrono::Duration::days(30));
         assert_eq!(c.horizon, chrono::Duration::days(365));
         assert_eq!(p.calling_hours, None);
+    }
+
+    #[test]
+    fn http_threads_leave_the_writer_a_core() {
+        let cores = std::thread::available_parallelism().unwrap().get();
+        let c = Config::from_args::<_, &str>([]).unwrap();
+        assert_eq!(usize::from(c.http_threads), cores.saturating_sub(1).max(1));
+        let c = Config::from_args(["--http-threads", "3"]).unwrap();
+        assert_eq!(c.http_threads, 3);
+        assert!(Config::from_args(["--http-threads", "0"]).is_err());
     }
 }
