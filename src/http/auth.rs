@@ -15,11 +15,9 @@
 //! known token, and are never logged.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, Method};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::error::refusal;
@@ -170,18 +168,11 @@ fn allowed(method: &Method, path: &str) -> Option<&'static [Role]> {
     Some(roles)
 }
 
-/// Checks the bearer token of every request when tokens are configured.
-pub async fn authorize(
-    State(tokens): State<Option<Arc<Tokens>>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(tokens) = tokens else {
-        return next.run(request).await;
-    };
-    let Some(needed) = allowed(request.method(), request.uri().path()) else {
-        return next.run(request).await;
-    };
+/// The refusal for `request` if its token does not allow it; `None` lets it through. With no
+/// tokens configured (loopback, or `--insecure-no-auth`), every request goes through.
+pub fn refuse(tokens: Option<&Tokens>, request: &Request) -> Option<Response> {
+    let tokens = tokens?;
+    let needed = allowed(request.method(), request.uri().path())?;
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -192,11 +183,14 @@ pub async fn authorize(
         } else {
             "send a bearer token: Authorization: Bearer <token>"
         };
-        return refusal(request.uri().path(), LcmError::Unauthorized(detail.into()));
+        return Some(refusal(
+            request.uri().path(),
+            LcmError::Unauthorized(detail.into()),
+        ));
     };
     let admin = roles & Role::Admin.bit() != 0;
     if admin || needed.iter().any(|r| roles & r.bit() != 0) {
-        return next.run(request).await;
+        return None;
     }
     let names: Vec<&str> = needed.iter().map(|r| r.name()).collect();
     let detail = if names.is_empty() {
@@ -207,7 +201,7 @@ pub async fn authorize(
             names.join(" or ")
         )
     };
-    refusal(request.uri().path(), LcmError::Forbidden(detail))
+    Some(refusal(request.uri().path(), LcmError::Forbidden(detail)))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //!
 //! Every 503 carries `Retry-After` and an envelope.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -18,9 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -143,14 +142,18 @@ impl AsyncWrite for CappedStream {
 }
 
 /// Answers a request that runs past its time with 503, and puts `Retry-After` on every 503.
-pub async fn deadline(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
+/// A lease may wait up to its `wait_ms` on top of `timeout`.
+pub async fn within_deadline(
+    timeout: Duration,
+    path: &str,
+    answer: impl Future<Output = Response>,
+) -> Response {
     let budget = if path == "/v1/queue/lease" {
         timeout + Duration::from_millis(MAX_WAIT_MS as u64)
     } else {
         timeout
     };
-    let mut response = match tokio::time::timeout(budget, next.run(request)).await {
+    let mut response = match tokio::time::timeout(budget, answer).await {
         Ok(response) => response,
         Err(_) => {
             let cause = StoreError::Busy(format!(
@@ -159,7 +162,7 @@ pub async fn deadline(State(timeout): State<Duration>, request: Request, next: N
                 budget.as_millis()
             ));
             tracing::warn!(path, "request timed out");
-            refusal(&path, LcmError::Store(cause))
+            refusal(path, LcmError::Store(cause))
         }
     };
     if response.status() == StatusCode::SERVICE_UNAVAILABLE {

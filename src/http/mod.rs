@@ -2,6 +2,7 @@
 //! every refusal to an envelope. Routes are listed in [`router`].
 
 pub mod auth;
+mod edge;
 mod error;
 mod lcm;
 pub mod limits;
@@ -66,12 +67,14 @@ impl std::ops::Deref for AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let tokens = state.tokens.clone();
-    let timeout = state
-        .config
-        .request_timeout
-        .to_std()
-        .unwrap_or(std::time::Duration::from_secs(10));
+    let edge = Arc::new(edge::Edge {
+        timeout: state
+            .config
+            .request_timeout
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(10)),
+        tokens: state.tokens.clone(),
+    });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/lcm", post(lcm::post_lcm))
@@ -86,15 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/queue/ack", post(queue::ack))
         .route("/v1/queue/nack", post(queue::nack))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(
-            tokens,
-            auth::authorize,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            timeout,
-            limits::deadline,
-        ))
-        .layer(axum::middleware::from_fn(log::log_request))
+        .layer(axum::middleware::from_fn_with_state(edge, edge::edge))
         .with_state(state)
 }
 

@@ -247,7 +247,10 @@ mod tests {
             assert_eq!(format_local(at), at.format("%d/%m/%Y %H:%M").to_string());
             at += Duration::minutes(7);
         }
-        let far = NaiveDate::from_ymd_opt(12026, 2, 3).unwrap().and_hms_opt(4, 5, 0).unwrap();
+        let far = NaiveDate::from_ymd_opt(12026, 2, 3)
+            .unwrap()
+            .and_hms_opt(4, 5, 0)
+            .unwrap();
         assert_eq!(format_local(far), "03/02/12026 04:05");
     }
 
