@@ -246,6 +246,28 @@ impl Readers {
 mod tests {
     use rusqlite::{Connection, StatementStatus};
 
+    /// `.cargo/config.toml` compiles SQLite without the shared page-cache lock and without
+    /// memory statistics (see there why).
+    #[test]
+    fn sqlite_is_built_without_the_locks_redial_does_not_need() {
+        let conn = Connection::open_in_memory().unwrap();
+        let options: Vec<String> = conn
+            .prepare("SELECT compile_options FROM pragma_compile_options")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     /// See the module doc: a bound `LIMIT` written as an expression is prepared once, and
     /// every statement of the store writes it so.
     #[test]
