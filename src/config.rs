@@ -198,7 +198,6 @@ fn parse_zone(s: &str) -> Result<Tz, String> {
         .map_err(|_| format!("{s:?} is not an IANA time zone (e.g. Europe/London, UTC)"))
 }
 
-/// Parses a duration such as `90s`, `15m`, `2h`, `30d` or `250ms`.
 /// One thread fewer than the machine has cores: the writer thread, which every request that
 /// stores something waits for, keeps a core to itself. On two cores, a second HTTP thread
 /// served fewer requests, not more: the two took turns with the writer and the clients on the
@@ -208,6 +207,7 @@ fn default_http_threads() -> u16 {
     u16::try_from(cores.saturating_sub(1).clamp(1, 1024)).unwrap_or(1)
 }
 
+/// Parses a duration such as `90s`, `15m`, `2h`, `30d` or `250ms`.
 pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);

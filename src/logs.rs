@@ -331,11 +331,7 @@ impl<W: Write> Write for Escaped<'_, W> {
 
 #[cfg(test)]
 mod tests {
-    use std::io;
-    use std::sync::{Arc, Mutex};
-
     use serde_json::Value;
-    use tracing_subscriber::fmt::MakeWriter;
 
     use super::*;
 

@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(format_local(local("2026-01-03 09:05")), "03/01/2026 09:05");
         assert_eq!(format_local(local("2026-12-31 23:59")), "31/12/2026 23:59");
         assert_eq!(format_local(local("0999-10-20 00:00")), "20/10/0999 00:00");
-        // Every minute of a year, against chrono's own formatting.
+        // Every seventh minute of a leap year, against chrono's own formatting.
         let mut at = local("2028-01-01 00:00");
         while at.year() == 2028 {
             assert_eq!(format_local(at), at.format("%d/%m/%Y %H:%M").to_string());
