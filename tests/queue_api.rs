@@ -337,21 +337,22 @@ fn assert_in_order(text: &str, keys: &[&str]) {
     assert!(at.is_sorted(), "members not in the order {keys:?}: {text}");
 }
 
+/// The reply to a POST as the server wrote it, before any JSON parser reorders it.
+async fn reply_text(app: &TestApp, path: &str, body: Option<&Value>) -> String {
+    let request = app.client.post(app.url(path));
+    let request = match body {
+        Some(body) => request.json(body),
+        None => request,
+    };
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 #[tokio::test]
 async fn replies_list_their_members_in_the_contracts_order() {
     let app = spawn_app().await;
     seeded_callback(&app).await;
     app.clock.set(at(13, 45));
-    let lease = app
-        .client
-        .post(app.url("/v1/queue/lease"))
-        .json(&lease_body(30_000))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let lease = reply_text(&app, "/v1/queue/lease", Some(&lease_body(30_000))).await;
     assert_in_order(
         &lease,
         &[
@@ -372,28 +373,12 @@ async fn replies_list_their_members_in_the_contracts_order() {
             "attempt",
         ],
     );
-    let refusal = app
-        .client
-        .post(app.url("/v1/callbacks/x/attempts"))
-        .json(&json!({"result": "connected"}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let attempt = json!({"result": "connected"});
+    let refusal = reply_text(&app, "/v1/callbacks/x/attempts", Some(&attempt)).await;
     assert_in_order(
         &refusal,
         &["success", "error", "type", "message", "detail", "field"],
     );
-    let login = app
-        .client
-        .post(app.url("/v1/agents/agent-7/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login = reply_text(&app, "/v1/agents/agent-7/login", None).await;
     assert_in_order(&login, &["success", "UserID", "logged_in"]);
 }
