@@ -17,6 +17,7 @@
 //! - [`http`]: the axum routes, thin, mapping every refusal to an envelope.
 //! - [`dialer`]: the reference dialer, a working client of the queue.
 //! - [`logs`]: where log lines go and how JSON lines are written.
+//! - [`memory`]: how the process takes memory from the kernel (no transparent huge pages).
 
 pub mod clock;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod hours;
 pub mod http;
 pub mod lcm;
 pub mod logs;
+pub mod memory;
 pub mod queue;
 pub mod scheduler;
 pub mod store;

@@ -35,6 +35,9 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let _flush_logs = redial::logs::init(cli.log_format);
+    if !redial::memory::turn_off_huge_pages() {
+        tracing::debug!("transparent huge pages could not be turned off");
+    }
     match cli.command {
         Command::Serve(config) => {
             let listener = redial::http::limits::listen(config.listen)

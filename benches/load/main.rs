@@ -136,6 +136,8 @@ fn list_arg<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<Vec<T>>
 }
 
 fn main() {
+    // The scheduler and the queue run in this process for the due-lag figures: as the service.
+    redial::memory::turn_off_huge_pages();
     let plan = Plan::from_args();
     let scratch = tempfile::tempdir().expect("a temporary directory");
     println!(
