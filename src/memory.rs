@@ -5,7 +5,7 @@
 //! page while the touching thread waits. A service that has just started touches most of its
 //! memory for the first time in its first burst of work: the first 10,000 windows opening in
 //! one second after a start spent about 20 ms of the writer's and the runtime's time in those
-//! faults, and waited 48–61 ms for its last lease against 25–40 ms for the bursts after it
+//! faults, and waited 48–61 ms for its last lease against 23–46 ms for the bursts after it
 //! (BENCHMARKS.md). With huge pages off, the first burst is like the others, and requests per
 //! second did not move. Redis and MongoDB advise turning them off for the same reason.
 
