@@ -44,7 +44,7 @@ pub fn describe(value: &Value) -> String {
     format!("{kind} {text}")
 }
 
-/// A string quoted as JSON, cut to [`QUOTE_LIMIT`] characters.
+/// A string quoted as JSON, cut to `QUOTE_LIMIT` characters.
 pub fn quote(s: &str) -> String {
     let json = Value::String(s.to_owned()).to_string();
     excerpt(&json)

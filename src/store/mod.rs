@@ -5,8 +5,8 @@
 //! A bound `LIMIT` is written `LIMIT ?N + 0`. SQLite reads the value of a bare `LIMIT ?N`
 //! while planning, and so marks the statement to be prepared again whenever `?N` is bound:
 //! every lease, tick and purge batch paid a fresh prepare (a tenth of the writer's time when
-//! dispatching). An expression is not read at planning time. [`tests::bound_limits_do_not_reprepare`]
-//! pins this.
+//! dispatching). An expression is not read at planning time. The unit test
+//! `bound_limits_do_not_reprepare` pins this.
 
 pub mod backup;
 pub mod callbacks;
