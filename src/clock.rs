@@ -70,7 +70,8 @@ impl Clock {
         self.moved.subscribe()
     }
 
-    /// Sleeps (in real time) until this clock reads `at_ms`, or an hour at most (then the caller looks again).
+    /// Sleeps (in real time) until this clock reads `at_ms`, or an hour at most (`MAX_SLEEP`;
+    /// the caller then looks again).
     pub async fn until(&self, at_ms: i64) {
         let wait = at_ms.saturating_sub(self.now().timestamp_millis()).max(0);
         let wait = std::time::Duration::from_millis(wait as u64).min(MAX_SLEEP);
