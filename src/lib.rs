@@ -59,15 +59,23 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let tokens = match &config.tokens {
-        Some(path) => Some(Arc::new(http::auth::Tokens::load(path).map_err(anyhow::Error::msg)?)),
+        Some(path) => Some(Arc::new(
+            http::auth::Tokens::load(path).map_err(anyhow::Error::msg)?,
+        )),
         None if address.ip().is_loopback() || config.insecure_no_auth => None,
         None => anyhow::bail!(
-            "refusing to serve {address} without --tokens: anyone who can reach it could set              outcomes and read the queue; give --tokens FILE, or --insecure-no-auth to accept that"
+            "refusing to serve {address} without --tokens: anyone who can reach it could set \
+             outcomes and read the queue; give --tokens FILE, or --insecure-no-auth to accept that"
         ),
     };
     let (store, writer) = Store::open(&config.store_options())
         .with_context(|| format!("cannot start on {}", config.db.display()))?;
-    tracing::info!(%address, db = %config.db.display(), timezone = %config.timezone, "redial serving");
+    tracing::info!(
+        %address,
+        db = %config.db.display(),
+        timezone = %config.timezone,
+        "redial serving"
+    );
 
     let listener = http::limits::CappedListener::new(listener, config.max_connections);
     let stop = CancellationToken::new();

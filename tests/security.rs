@@ -167,11 +167,14 @@ async fn a_public_address_needs_tokens_or_an_explicit_opt_out() {
     let db = dir.path().join("redial.db").display().to_string();
     let config = redial::config::Config::from_args(["--db", db.as_str()]).unwrap();
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
     let refused = redial::serve(config, Clock::manual(t0()), listener, async {}).await;
-    let message = refused.unwrap_err().to_string();
-    assert!(
-        message.contains("--tokens") && message.contains("--insecure-no-auth"),
-        "{message}"
+    assert_eq!(
+        refused.unwrap_err().to_string(),
+        format!(
+            "refusing to serve {address} without --tokens: anyone who can reach it could set \
+             outcomes and read the queue; give --tokens FILE, or --insecure-no-auth to accept that"
+        )
     );
     assert!(
         !dir.path().join("redial.db").exists(),

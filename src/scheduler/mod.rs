@@ -1,8 +1,8 @@
 //! The due-window worker. Its step, [`tick`], is a function of `now`: it moves parked
 //! callbacks whose hour is near onto the agenda, stages the redial events of windows about to
-//! open, opens the windows whose time has come, expires the ones
-//! that ended, pauses the ones whose calling hours closed, applies owner-absent fallbacks, returns leases
-//! that ran out, and says when it next has work. The loop around it, [`run`], only sleeps until
+//! open, opens the windows whose time has come, expires the ones that ended, pauses the ones
+//! whose calling hours closed, applies owner-absent fallbacks, returns leases that ran out,
+//! and says when it next has work. The loop around it, [`run`], only sleeps until
 //! that instant, or until a commit brings an earlier one ([`Signals::schedule`]), or until the
 //! clock is moved (tests). There is no polling beat.
 
