@@ -19,12 +19,11 @@ use axum::{Json, Router};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
-use serde_json::{Map, Value};
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::lcm::fields::describe;
-use crate::lcm::json::{self, Unreadable};
+use crate::lcm::json::{self, Object, Unreadable};
 use crate::queue::Queue;
 use crate::store::lifecycle::Policy;
 use crate::store::Store;
@@ -97,11 +96,13 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// A request body that must be one JSON object.
-fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
-    let body = body.map_err(|r| ApiError::body_rejected(r.status(), r.body_text()))?;
-    match json::parse(&body) {
-        Ok(Value::Object(map)) => Ok(map),
+/// A request body that must be one JSON object. The object borrows its strings from `body`.
+fn json_object(body: &Result<Bytes, BytesRejection>) -> Result<Object<'_>, ApiError> {
+    let body = body
+        .as_ref()
+        .map_err(|r| ApiError::body_rejected(r.status(), r.body_text()))?;
+    match json::parse(body) {
+        Ok(json::Value::Object(map)) => Ok(map),
         Ok(other) => Err(ApiError::body_rejected(
             StatusCode::BAD_REQUEST,
             format!("the body must be a JSON object, got {}", describe(&other)),

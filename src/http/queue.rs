@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::{json_object, ApiError, AppState};
 use crate::lcm::fields::{describe, FieldError, Fields};
+use crate::lcm::json;
 use crate::queue::{AckRequest, LeaseRequest};
 use crate::store::callbacks::{self, Callback};
 use crate::store::events::Event;
@@ -19,7 +19,7 @@ pub async fn lease(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Leased>, ApiError> {
-    let request = LeaseRequest::parse(&json_object(body)?)?;
+    let request = LeaseRequest::parse(&json_object(&body)?)?;
     let events = app.queue.lease(request).await?;
     Ok(Json(Leased { events }))
 }
@@ -45,7 +45,7 @@ pub async fn ack(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Acked>, ApiError> {
-    let request = AckRequest::parse(&json_object(body)?)?;
+    let request = AckRequest::parse(&json_object(&body)?)?;
     let ids = request.ids.clone();
     let acked = app.queue.ack(request).await?;
     let ignored = ignored(&ids, &acked);
@@ -56,7 +56,7 @@ pub async fn nack(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Released>, ApiError> {
-    let request = AckRequest::parse(&json_object(body)?)?;
+    let request = AckRequest::parse(&json_object(&body)?)?;
     let ids = request.ids.clone();
     let released = app.queue.nack(request).await?;
     let ignored = ignored(&ids, &released);
@@ -78,13 +78,13 @@ pub async fn attempt(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Callback>, ApiError> {
     let id = callback_id(&id)?;
-    let map = json_object(body)?;
+    let map = json_object(&body)?;
     let text = Fields::new(&map).text("result", 1, 16)?;
     let result = AttemptResult::parse(&text).ok_or_else(|| FieldError {
         field: "result",
         detail: format!(
             "result {} is not an attempt result; expected \"connected\", \"no_answer\", \"busy\" or \"failed\"",
-            describe(&Value::String(text.clone()))
+            describe(&json::Value::String(text.as_str().into()))
         ),
     })?;
     let clock = app.clock.clone();

@@ -61,7 +61,7 @@ pub async fn register_call(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CallReply>), ApiError> {
-    let map = json_object(body)?;
+    let map = json_object(&body)?;
     let f = Fields::new(&map);
     let callid = CallId::parse(f.text(CallId::FIELD, 1, CallId::MAX_CHARS)?)?;
     let account =

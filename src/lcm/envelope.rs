@@ -1,11 +1,10 @@
 //! The LCM message envelope (`channel`, `topic`, `subtopic`, `source`, `data`) and its replies.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use super::error::{ErrorObject, LcmError};
 use super::fields::{describe, quote, FieldError, Fields};
-use super::json::{self, Unreadable};
+use super::json::{self, Object, Unreadable, Value};
 use super::request::PersonalCallback;
 
 pub const CHANNEL: &str = "LCM";
@@ -83,9 +82,7 @@ impl Envelope {
         (head, envelope)
     }
 
-    fn parse_fields(
-        map: &Map<String, Value>,
-    ) -> Result<(Option<String>, PersonalCallback), LcmError> {
+    fn parse_fields(map: &Object) -> Result<(Option<String>, PersonalCallback), LcmError> {
         let f = Fields::new(map);
         let envelope = LcmError::Envelope;
         let channel = f.text("channel", 1, 16).map_err(envelope)?;
@@ -143,17 +140,17 @@ impl Envelope {
 
 /// Copies what the reply should echo: the client's spelling of `topic`, `subtopic` + `Result`,
 /// and the callid, each only if it is a short string.
-fn read_head(map: &Map<String, Value>, head: &mut ReplyHead) {
+fn read_head(map: &Object, head: &mut ReplyHead) {
     let short = |key: &str, max: usize| match map.get(key) {
         Some(Value::String(s))
             if !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control) =>
         {
-            Some(s.clone())
+            Some(s.as_ref())
         }
         _ => None,
     };
     if let Some(topic) = short("topic", 64).filter(|t| t.eq_ignore_ascii_case(TOPIC)) {
-        head.topic = topic;
+        head.topic = topic.to_owned();
     }
     if let Some(subtopic) = short("subtopic", 128) {
         head.subtopic = format!("{subtopic}Result");
@@ -161,7 +158,7 @@ fn read_head(map: &Map<String, Value>, head: &mut ReplyHead) {
     if let Some(Value::Object(data)) = map.get("data") {
         if let Some(Value::String(callid)) = data.get("callid") {
             if callid.chars().count() <= 64 && !callid.chars().any(char::is_control) {
-                head.callid = callid.clone();
+                head.callid = callid.as_ref().to_owned();
             }
         }
     }

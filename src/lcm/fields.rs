@@ -3,7 +3,8 @@
 //! the field, the value seen and the form expected.
 
 use chrono::{NaiveDate, NaiveTime};
-use serde_json::{Map, Value};
+
+use super::json::{Object, Value};
 
 /// A field that is missing, of the wrong JSON type, or out of its range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +47,7 @@ pub fn describe(value: &Value) -> String {
 
 /// A string quoted as JSON, cut to `QUOTE_LIMIT` characters.
 pub fn quote(s: &str) -> String {
-    let json = Value::String(s.to_owned()).to_string();
+    let json = serde_json::to_string(s).expect("a string is always JSON");
     excerpt(&json)
 }
 
@@ -63,15 +64,15 @@ fn missing(field: &'static str, expected: &str) -> FieldError {
 
 /// The `data` object of a request, read field by field.
 pub struct Fields<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a Object<'a>,
 }
 
 impl<'a> Fields<'a> {
-    pub fn new(map: &'a Map<String, Value>) -> Self {
+    pub fn new(map: &'a Object<'a>) -> Self {
         Self { map }
     }
 
-    fn get(&self, field: &'static str, expected: &str) -> Result<&'a Value, FieldError> {
+    fn get(&self, field: &'static str, expected: &str) -> Result<&'a Value<'a>, FieldError> {
         self.map.get(field).ok_or_else(|| missing(field, expected))
     }
 
@@ -114,7 +115,7 @@ impl<'a> Fields<'a> {
             ));
         };
         check_text(field, s, min_chars, max_chars)?;
-        Ok(s.clone())
+        Ok(s.as_ref().to_owned())
     }
 
     /// An integer ≥ 0 that fits SQLite's INTEGER, as a JSON number or a string of digits.
@@ -442,7 +443,7 @@ mod tests {
     #[test]
     fn long_values_are_quoted_in_part() {
         let long = "x".repeat(10_000);
-        let text = describe(&Value::String(long));
+        let text = describe(&Value::String(long.into()));
         assert!(text.len() < 200, "{text}");
         assert!(text.contains("10002 characters"), "{text}");
     }

@@ -1,11 +1,11 @@
 //! `SetBusinessOutcomeWithPersonalCallback`: the request's `data`, parsed into typed values.
 
 use chrono_tz::Tz;
-use serde_json::{Map, Value};
 
 use super::error::LcmError;
 use super::fields::{describe, quote, FieldError, Fields};
 use super::ids::{AccountNumber, CallId, UserId};
+use super::json::{Object, Value};
 use super::window::LocalWindow;
 
 /// The most characters kept from an agent's comment.
@@ -30,7 +30,7 @@ pub struct PersonalCallback {
 
 impl PersonalCallback {
     /// Reads `data`, field by field in the vendor's order, and stops at the first bad one.
-    pub fn parse(data: &Map<String, Value>) -> Result<Self, LcmError> {
+    pub fn parse(data: &Object) -> Result<Self, LcmError> {
         let callid = parse_callid(data)?;
         let f = Fields::new(data);
         let account_number =
@@ -74,11 +74,11 @@ impl PersonalCallback {
 
 /// `callid` has its own messages in the vendor's error table: missing and empty are both
 /// "Callid is empty".
-fn parse_callid(data: &Map<String, Value>) -> Result<CallId, LcmError> {
+fn parse_callid(data: &Object) -> Result<CallId, LcmError> {
     match data.get(CallId::FIELD) {
         None | Some(Value::Null) => Err(LcmError::EmptyCallId),
         Some(Value::String(s)) if s.trim().is_empty() => Err(LcmError::EmptyCallId),
-        Some(Value::String(s)) => Ok(CallId::parse(s.as_str())?),
+        Some(Value::String(s)) => Ok(CallId::parse(s.as_ref())?),
         Some(other) => Err(FieldError {
             field: CallId::FIELD,
             detail: format!(

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::lcm::fields::{FieldError, Fields};
+use crate::lcm::json::Object;
 use crate::lcm::UserId;
 use crate::scheduler::Signals;
 use crate::store::events::{self, Event};
@@ -35,7 +35,7 @@ pub struct LeaseRequest {
 }
 
 impl LeaseRequest {
-    pub fn parse(map: &Map<String, Value>) -> Result<Self, FieldError> {
+    pub fn parse(map: &Object) -> Result<Self, FieldError> {
         let f = Fields::new(map);
         Ok(Self {
             consumer: f.text("consumer", 1, 64)?,
@@ -63,7 +63,7 @@ pub struct AckRequest {
 }
 
 impl AckRequest {
-    pub fn parse(map: &Map<String, Value>) -> Result<Self, FieldError> {
+    pub fn parse(map: &Object) -> Result<Self, FieldError> {
         let f = Fields::new(map);
         Ok(Self {
             consumer: f.text("consumer", 1, 64)?,
