@@ -265,13 +265,14 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Checks length and, for identifiers, the absence of control characters.
 /// Digits with an optional minus sign: an integer, however large.
 fn is_integer_literal(s: &str) -> bool {
     let digits = s.strip_prefix('-').unwrap_or(s);
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Checks length and the absence of control characters (free text, `min_chars` 0, may hold
+/// line breaks and tabs).
 pub fn check_text(
     field: &'static str,
     s: &str,
