@@ -41,7 +41,7 @@ pub enum Value<'a> {
 
 /// An object's members in the order the body gives them. No key appears twice: [`parse`]
 /// refuses a body that repeats one.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Object<'a>(Vec<(Cow<'a, str>, Value<'a>)>);
 
 impl<'a> Object<'a> {
