@@ -1,4 +1,5 @@
-//! One log line per request: method, path, status, latency, and the callid when there is one.
+//! One log line per request: method, path, status, latency and callid. The callid is empty when
+//! the request carries none, so that every line has the same fields for log shippers.
 
 use std::time::Duration;
 
