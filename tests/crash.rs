@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{post_json, request_between, response, spawn_server, ServerProcess};
+use common::{post_json, request_between, response, spawn_server, until, ServerProcess};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
@@ -22,16 +22,6 @@ fn integrity(db: &std::path::Path) -> String {
         .unwrap()
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap()
-}
-
-/// Waits until `done` holds, looking again every few milliseconds, for at most [`DEADLINE`].
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < DEADLINE, "gave up waiting for {what}");
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// POSTs `body` to a server that may be killed meanwhile: the JSON reply, if one came.
@@ -122,7 +112,7 @@ async fn kill_9_during_group_commits_loses_no_acknowledged_request() {
                 }
             }));
         }
-        until("requests answered before the kill", || {
+        until(DEADLINE, "requests answered before the kill", || {
             answered.load(Ordering::SeqCst) >= kill_after
         })
         .await;
@@ -211,7 +201,7 @@ async fn kill_9_while_dialers_lease_and_ack_redelivers_only_what_was_not_acked()
             }
         }));
     }
-    until("a third of the redials acked", || {
+    until(DEADLINE, "a third of the redials acked", || {
         acked.lock().unwrap().len() >= total / 3
     })
     .await;
@@ -330,13 +320,13 @@ async fn kill_9_during_the_purge_leaves_a_sound_file_and_the_purge_finishes_late
     };
     let args = ["--retention", "1d", "--purge-cron", "* * * * * *"];
     let server = spawn_server(&db, &args);
-    until("the purge under way", || finished(&db) < 60_000).await;
+    until(DEADLINE, "the purge under way", || finished(&db) < 60_000).await;
     kill9(server).await;
     assert_eq!(integrity(&db), "ok");
     let left = finished(&db);
     assert!(left > 0, "killed midway, not after");
     let server = spawn_server(&db, &args);
-    until("the purge finished after the restart", || {
+    until(DEADLINE, "the purge finished after the restart", || {
         finished(&db) == 0
     })
     .await;

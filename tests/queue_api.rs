@@ -55,6 +55,48 @@ async fn a_long_poll_returns_when_the_window_opens() {
     );
 }
 
+/// A commit that brings an instant earlier than the one the scheduler sleeps until wakes it: the
+/// clock stands still here, so nothing else could.
+#[tokio::test]
+async fn a_commit_with_an_earlier_instant_wakes_the_sleeping_scheduler() {
+    let app = spawn_app().await;
+    app.login("testagent").await;
+    let staged = |callid: &str| -> i64 {
+        app.sql()
+            .query_row(
+                "SELECT count(*) FROM events e JOIN event_details d ON d.event_id = e.id
+                 WHERE d.callid = ?1 AND e.state = 'ready'",
+                [callid],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let window = |callid: &str, account: &str| {
+        request_between(
+            callid,
+            account,
+            t0() + Duration::minutes(1),
+            t0() + Duration::minutes(30),
+        )
+    };
+    // A window opening in a minute has its redial staged at once; the scheduler then sleeps
+    // until the window opens, a minute of real time away.
+    app.register_call("first", "ACC-1", "testagent").await;
+    assert_eq!(app.post_lcm(&window("first", "ACC-1")).await.0, 200);
+    let within = std::time::Duration::from_secs(10);
+    until(within, "the first redial staged", || staged("first") == 1).await;
+
+    // A second such window must be staged now, not when the scheduler would have woken.
+    app.register_call("second", "ACC-2", "testagent").await;
+    assert_eq!(app.post_lcm(&window("second", "ACC-2")).await.0, 200);
+    until(
+        within,
+        "the second redial staged, the scheduler woken",
+        || staged("second") == 1,
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn attempts_ack_and_nack_over_http() {
     let app = spawn_app().await;

@@ -249,6 +249,17 @@ pub fn post_blocking(url: &str, body: &Value) -> (u16, Value) {
     })
 }
 
+/// Waits until `done` holds, looking again every few milliseconds, for at most `within`:
+/// for what a test cannot step itself (a child process, a background task on real time).
+pub async fn until(within: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < within, "gave up waiting for {what}");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// The seed request for `callid`/`account`, with a window from `start` to `end` (UTC).
 pub fn request_between(
     callid: &str,
