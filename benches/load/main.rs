@@ -886,7 +886,8 @@ async fn due_lag(db: &Path, plan: &Plan, size: i64) -> (Lags, Lags, f64) {
     live.schedule(format!("spread{size}-"), plan.spread, first, step)
         .await;
     let spread = consume(&live.queue, 4, 100, plan.spread as usize, (first, step)).await;
-    // Dispatch: 20,000 (quick: 2,000) redials all open, then leased and acked by 4 consumers.
+    // Dispatch: 20,000 (quick: 2,000) redials all open, then leased and acked by 4 consumers;
+    // three times (quick: once).
     let n = if plan.quick { 2_000 } else { 20_000 };
     let rate = dispatch(&live, plan, &format!("dispatch{size}-"), 4, 100, n).await;
     live.stop().await;
