@@ -1,7 +1,7 @@
 //! The reference dialer: the smallest correct client of the queue, used by the README and the
 //! tests. It long-polls for events, prints one line per event, reports the chosen attempt
 //! result for each redial, and acks the batch. Delivery is at-least-once, so it remembers the
-//! ids it has handled and acks a redelivered one without dialing it twice.
+//! ids it has handled and acks a redelivered one without dialing it twice ([`Handled`]).
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -74,7 +74,7 @@ pub async fn run(args: DialerArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot build the HTTP client")?;
     let base = args.url.trim_end_matches('/').to_owned();
-    let mut handled: HashSet<i64> = HashSet::new();
+    let mut handled = Handled::default();
     let mut count = 0u64;
     let mut out = std::io::stdout();
     loop {
@@ -92,7 +92,7 @@ pub async fn run(args: DialerArgs) -> anyhow::Result<()> {
         for event in &events {
             let id = event["id"].as_i64().context("an event without an id")?;
             ids.push(id);
-            if !handled.insert(id) {
+            if !handled.first_time(id) {
                 writeln!(out, "event {id} again: already handled, acking only")?;
                 continue;
             }
@@ -112,18 +112,48 @@ pub async fn run(args: DialerArgs) -> anyhow::Result<()> {
             count += 1;
         }
         if !ids.is_empty() {
-            post(
+            let reply = post(
                 &client,
                 &format!("{base}/v1/queue/ack"),
                 &json!({"consumer": args.consumer, "ids": ids}),
             )
             .await?;
+            handled.acked(&ids_in(&reply["acked"]));
         }
         out.flush()?;
         if args.max_events.is_some_and(|max| count >= max) {
             return Ok(());
         }
     }
+}
+
+/// The ids of events handled but not known to be acked. An acked event never comes back, so
+/// its id is forgotten once the ack's reply lists it: what stays are the ids whose lease ran
+/// out before the ack (answered under `ignored`), which another delivery may bring again. The
+/// set is as large as the leases lost, not as the events handled since start.
+#[derive(Debug, Default)]
+struct Handled(HashSet<i64>);
+
+impl Handled {
+    /// Whether `id` is new; from now on it is not.
+    fn first_time(&mut self, id: i64) -> bool {
+        self.0.insert(id)
+    }
+
+    /// Forgets ids the service has acked for good.
+    fn acked(&mut self, ids: &[i64]) {
+        for id in ids {
+            self.0.remove(id);
+        }
+    }
+}
+
+/// The integers of a JSON array; anything else is no ids.
+fn ids_in(value: &Value) -> Vec<i64> {
+    value
+        .as_array()
+        .map(|ids| ids.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
 }
 
 /// One line for an event: what to dial, for whom, in which window.
@@ -162,4 +192,37 @@ async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Resu
         bail!("{url} answered {status}: {}", reply["error"]["detail"]);
     }
     Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redelivered_id_is_seen_again_until_acked_and_then_forgotten() {
+        let mut handled = Handled::default();
+        assert!(handled.first_time(1));
+        assert!(handled.first_time(2));
+        assert!(
+            !handled.first_time(1),
+            "a redelivery before the ack is a duplicate"
+        );
+        // The ack's reply: 1 acked, 2 ignored (its lease ran out first).
+        handled.acked(&ids_in(&json!([1])));
+        assert_eq!(
+            handled.0,
+            HashSet::from([2]),
+            "only the unacked id is remembered"
+        );
+        assert!(
+            !handled.first_time(2),
+            "an id whose ack was ignored may come back"
+        );
+    }
+
+    #[test]
+    fn ids_in_reads_only_integers() {
+        assert_eq!(ids_in(&json!([3, "4", 5])), vec![3, 5]);
+        assert_eq!(ids_in(&Value::Null), Vec::<i64>::new());
+    }
 }
