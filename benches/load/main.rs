@@ -981,12 +981,14 @@ fn report_growth(rows: &[GrowthRow]) {
         );
     }
     if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-        let ratio = |a: f64, b: f64| if a > b { a / b } else { b / a };
+        // Each as a cost, so that over 1 always means dearer at the largest preload: a wait
+        // grows with its value, a rate with its inverse.
         println!(
-            "\nLargest against smallest preload: burst p99 ×{:.2}, dispatch ×{:.2}, ingest ×{:.2}.\n",
-            ratio(pct(&last.burst, 0.99), pct(&first.burst, 0.99)),
-            ratio(last.dispatch, first.dispatch),
-            ratio(last.server.ingest.rate(), first.server.ingest.rate()),
+            "\nCost at the largest preload against the smallest (over 1: dearer): \
+             burst p99 ×{:.2}, dispatch ×{:.2}, ingest ×{:.2}.\n",
+            pct(&last.burst, 0.99) / pct(&first.burst, 0.99),
+            first.dispatch / last.dispatch,
+            first.server.ingest.rate() / last.server.ingest.rate(),
         );
     }
 }
