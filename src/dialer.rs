@@ -62,68 +62,112 @@ impl DialResult {
 
 /// Runs the dialer until interrupted or `--max-events` is reached.
 pub async fn run(args: DialerArgs) -> anyhow::Result<()> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(token) = &args.token {
-        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-            .context("the token must be printable ASCII")?;
-        value.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-    }
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .context("cannot build the HTTP client")?;
-    let base = args.url.trim_end_matches('/').to_owned();
-    let mut handled = Handled::default();
+    let max_events = args.max_events;
+    let mut dialer = Dialer::new(args)?;
     let mut count = 0u64;
     let mut out = std::io::stdout();
     loop {
+        // Only the wait for a lease is cut short: a batch in hand is dialed, reported and acked.
+        let events = tokio::select! {
+            events = dialer.lease() => events?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        count += dialer.handle(&events, &mut out).await?;
+        out.flush()?;
+        if max_events.is_some_and(|max| count >= max) {
+            return Ok(());
+        }
+    }
+}
+
+/// One dialer's connection to the service and its memory of what it has handled.
+pub struct Dialer {
+    args: DialerArgs,
+    client: reqwest::Client,
+    base: String,
+    handled: Handled,
+}
+
+impl Dialer {
+    pub fn new(args: DialerArgs) -> anyhow::Result<Self> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &args.token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .context("the token must be printable ASCII")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .context("cannot build the HTTP client")?;
+        let base = args.url.trim_end_matches('/').to_owned();
+        Ok(Self {
+            args,
+            client,
+            base,
+            handled: Handled::default(),
+        })
+    }
+
+    /// Waits up to `--wait-ms` for a batch of events.
+    pub async fn lease(&self) -> anyhow::Result<Vec<Value>> {
+        let args = &self.args;
         let lease = json!({
             "consumer": args.consumer, "max": args.batch, "lease_ms": args.lease_ms,
             "wait_ms": args.wait_ms, "user_id": args.user_id,
         });
-        let lease_url = format!("{base}/v1/queue/lease");
-        let reply = tokio::select! {
-            reply = post(&client, &lease_url, &lease) => reply?,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        };
-        let events = reply["events"].as_array().cloned().unwrap_or_default();
+        let reply = post(
+            &self.client,
+            &format!("{}/v1/queue/lease", self.base),
+            &lease,
+        )
+        .await?;
+        Ok(reply["events"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Dials each event not handled before and reports the attempt for a redial, writing one
+    /// line per event to `out`, then acks the whole batch. Returns how many were new.
+    pub async fn handle(&mut self, events: &[Value], out: &mut impl Write) -> anyhow::Result<u64> {
         let mut ids = Vec::new();
-        for event in &events {
+        let mut new = 0;
+        for event in events {
             let id = event["id"].as_i64().context("an event without an id")?;
             ids.push(id);
-            if !handled.first_time(id) {
+            if !self.handled.first_time(id) {
                 writeln!(out, "event {id} again: already handled, acking only")?;
                 continue;
             }
             let mut line = describe(event);
             if event["type"] == "redial" {
-                let url = format!("{base}/v1/callbacks/{}/attempts", event["callback_id"]);
-                match post(&client, &url, &json!({"result": args.result.as_str()})).await {
+                let result = self.args.result.as_str();
+                let url = format!(
+                    "{}/v1/callbacks/{}/attempts",
+                    self.base, event["callback_id"]
+                );
+                match post(&self.client, &url, &json!({"result": result})).await {
                     Ok(callback) => line.push_str(&format!(
-                        " -> {} (callback {})",
-                        args.result.as_str(),
+                        " -> {result} (callback {})",
                         callback["state"].as_str().unwrap_or("?")
                     )),
                     Err(e) => line.push_str(&format!(" -> not reported: {e}")),
                 }
             }
             writeln!(out, "{line}")?;
-            count += 1;
+            new += 1;
         }
         if !ids.is_empty() {
-            let reply = post(
-                &client,
-                &format!("{base}/v1/queue/ack"),
-                &json!({"consumer": args.consumer, "ids": ids}),
-            )
-            .await?;
-            handled.acked(&ids_in(&reply["acked"]));
+            let ack = json!({"consumer": self.args.consumer, "ids": ids});
+            let reply = post(&self.client, &format!("{}/v1/queue/ack", self.base), &ack).await?;
+            self.handled.acked(&ids_in(&reply["acked"]));
         }
-        out.flush()?;
-        if args.max_events.is_some_and(|max| count >= max) {
-            return Ok(());
-        }
+        Ok(new)
+    }
+
+    /// How many handled events the service has not yet confirmed as acked: those that may
+    /// still be delivered again.
+    pub fn unconfirmed(&self) -> usize {
+        self.handled.0.len()
     }
 }
 

@@ -5,6 +5,7 @@ mod common;
 
 use chrono::{Duration, TimeZone, Utc};
 use common::*;
+use redial::dialer::{DialResult, Dialer, DialerArgs};
 use serde_json::{json, Value};
 
 fn at(h: u32, m: u32) -> chrono::DateTime<Utc> {
@@ -285,6 +286,85 @@ async fn the_reference_dialer_dials_reports_and_acks() {
         )
         .unwrap();
     assert_eq!(acked, 1);
+}
+
+fn dialer(app: &TestApp, consumer: &str) -> Dialer {
+    Dialer::new(DialerArgs {
+        url: app.base.clone(),
+        token: None,
+        consumer: consumer.to_owned(),
+        user_id: None,
+        result: DialResult::Connected,
+        batch: 10,
+        lease_ms: 30_000,
+        wait_ms: 30_000,
+        max_events: None,
+    })
+    .unwrap()
+}
+
+/// `from` releases the event; `to`, if named, leases it at once.
+async fn hand_over(app: &TestApp, event_id: i64, from: &str, to: Option<&str>) {
+    let body = json!({"consumer": from, "ids": [event_id]});
+    let (status, reply) = app.post("/v1/queue/nack", Some(&body)).await;
+    assert_eq!(reply["released"], json!([event_id]), "{status} {reply}");
+    if let Some(to) = to {
+        let body = json!({"consumer": to, "max": 10, "wait_ms": 0});
+        let (_, reply) = app.post("/v1/queue/lease", Some(&body)).await;
+        assert_eq!(reply["events"][0]["id"], event_id, "{reply}");
+    }
+}
+
+/// Delivery is at-least-once: an event whose ack was refused (another dialer holds it now) can
+/// come back, and the reference dialer then acks it without handling it twice. Once the
+/// service confirms an ack, the dialer forgets the id, so its memory stays as small as the acks
+/// it lost.
+#[tokio::test]
+async fn the_reference_dialer_handles_a_redelivery_once_and_forgets_what_is_acked() {
+    let app = spawn_app().await;
+    let id = seeded_callback(&app).await;
+    // The window ends unanswered: an `expired` event, which no attempt report closes.
+    app.clock.set(at(14, 30));
+    let mut a = dialer(&app, "dialer-a");
+    let events = a.lease().await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "expired");
+    let event_id = events[0]["id"].as_i64().unwrap();
+    // While dialer-a holds the event in hand, dialer-b takes it: a's ack is refused.
+    hand_over(&app, event_id, "dialer-a", Some("dialer-b")).await;
+    let mut out = Vec::new();
+    assert_eq!(a.handle(&events, &mut out).await.unwrap(), 1);
+    let first = String::from_utf8(out).unwrap();
+    assert!(
+        first.starts_with(&format!("event {event_id} expired callback {id} ")),
+        "{first}"
+    );
+    assert_eq!(
+        a.unconfirmed(),
+        1,
+        "the refused ack leaves the id remembered"
+    );
+
+    // dialer-b lets it go and a gets it again: acked, not handled a second time.
+    hand_over(&app, event_id, "dialer-b", None).await;
+    let again = a.lease().await.unwrap();
+    assert_eq!(again[0]["id"], event_id);
+    let mut out = Vec::new();
+    assert_eq!(a.handle(&again, &mut out).await.unwrap(), 0);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("event {event_id} again: already handled, acking only\n")
+    );
+    assert_eq!(a.unconfirmed(), 0, "a confirmed ack is forgotten");
+    let (state, consumer): (String, String) = app
+        .sql()
+        .query_row(
+            "SELECT state, consumer FROM events WHERE id = ?1",
+            [event_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((state.as_str(), consumer.as_str()), ("acked", "dialer-a"));
 }
 
 /// kill -9 at each point of a redial's life; after each restart nothing due is lost, a dead
