@@ -172,9 +172,10 @@ impl Dialer {
 }
 
 /// The ids of events handled but not known to be acked. An acked event never comes back, so
-/// its id is forgotten once the ack's reply lists it: what stays are the ids whose lease ran
-/// out before the ack (answered under `ignored`), which another delivery may bring again. The
-/// set is as large as the leases lost, not as the events handled since start.
+/// its id is forgotten once the ack's reply lists it: what stays are the ids the ack could not
+/// close because this dialer no longer held them (the lease ran out, and the event may already
+/// be with another dialer; answered under `ignored`), which a later delivery may bring again.
+/// The set is as large as the leases lost, not as the events handled since start.
 #[derive(Debug, Default)]
 struct Handled(HashSet<i64>);
 
