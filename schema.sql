@@ -362,3 +362,47 @@ PRAGMA writable_schema = RESET;
 -- Finished is every state but the two live ones: a list of two compiles to two comparisons.
 DROP INDEX callbacks_finished;
 CREATE INDEX callbacks_finished ON callbacks (updated_at) WHERE state NOT IN ('scheduled', 'due');
+
+-- step 9: the 'leased' rule in one place
+-- A live callback whose current redial a dialer holds (leased, or acked before it reported the
+-- attempt) shows as 'leased': not stored, the queue knows it. callbacks_shown is every column of
+-- callbacks and the state as shown; the API, the state machine and v_callbacks all read the
+-- rule from here.
+CREATE VIEW callbacks_shown AS
+SELECT c.*,
+       CASE WHEN c.state IN ('scheduled', 'due') AND EXISTS (SELECT 1 FROM events e
+                WHERE e.callback_id = c.id AND e.type = 'redial'
+                  AND e.state IN ('leased', 'acked') AND e.attempt = c.attempts + 1)
+            THEN 'leased' ELSE c.state END AS shown_state
+FROM callbacks c;
+DROP VIEW v_callbacks;
+CREATE VIEW v_callbacks AS
+SELECT c.id,
+       c.shown_state AS state,
+       c.callid,
+       c.account_number,
+       c.callback_mode_id,
+       c.user_id,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_start / 1000, 'unixepoch') AS window_start_utc,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_end / 1000, 'unixepoch')   AS window_end_utc,
+       c.window_start_local,
+       c.window_end_local,
+       c.local_start,
+       c.local_end,
+       c.timezone,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.requested_start / 1000, 'unixepoch') AS requested_start_utc,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.requested_end / 1000, 'unixepoch')   AS requested_end_utc,
+       c.calling_hours,
+       c.requested_start IS NOT NULL
+           AND (c.requested_start <> c.window_start OR c.requested_end <> c.window_end) AS clipped,
+       c.attempts,
+       c.personal,
+       c.end_reason,
+       c.fallback,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.fallback_at / 1000.0, 'unixepoch') AS fallback_at_utc,
+       c.start_dst,
+       c.end_dst,
+       c.supersedes,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.created_at / 1000.0, 'unixepoch') AS created_at_utc,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
+FROM callbacks_shown c;

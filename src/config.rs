@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::dialer::DialerArgs;
 use crate::hours::CallingHours;
+use crate::http::server::Limits;
+use crate::policy::{Fallback, Policy};
 use crate::scheduler::housekeeping::parse_schedule;
-use crate::store::lifecycle::{Fallback, Policy};
 use crate::store::{StoreOptions, Synchronous};
 
 #[derive(Debug, Parser)]
@@ -78,10 +79,10 @@ pub struct Config {
     #[arg(long, env = "REDIAL_TIMEZONE", default_value = "UTC", value_parser = parse_zone)]
     pub timezone: Tz,
     /// How long a point window (start equal to end) stays open, e.g. `15m`.
-    #[arg(long, env = "REDIAL_MIN_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, env = "REDIAL_MIN_WINDOW", default_value = "15m", value_parser = duration(SECOND, WEEK))]
     pub min_window: chrono::Duration,
     /// The furthest ahead a callback window may start, e.g. `365d`.
-    #[arg(long, env = "REDIAL_HORIZON", default_value = "365d", value_parser = parse_duration)]
+    #[arg(long, env = "REDIAL_HORIZON", default_value = "365d", value_parser = duration(MINUTE, TEN_YEARS))]
     pub horizon: chrono::Duration,
     /// Local hours in which contacts may be called, in each contact's zone, e.g. `08:00-21:00`
     /// (default: any hour).
@@ -91,11 +92,24 @@ pub struct Config {
     /// `Mon-Fri,Sun` (default: every day).
     #[arg(long, env = "REDIAL_CALLING_DAYS", value_parser = CallingHours::parse_days)]
     pub calling_days: Option<u8>,
-    /// The most connections served at once; more wait to be accepted.
-    #[arg(long, env = "REDIAL_MAX_CONNECTIONS", default_value_t = 1024)]
-    pub max_connections: usize,
+    /// The most connections served at once. At the cap the longest idle one is closed to make
+    /// room; if none is idle, a new connection is answered 503 at once.
+    #[arg(long, env = "REDIAL_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// The most connections served at once for one client address; more are answered 503.
+    #[arg(long, env = "REDIAL_MAX_CONNECTIONS_PER_PEER", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_peer: u32,
+    /// How long a request's line and headers may take to arrive, from the connection's start
+    /// or the end of the previous response; an idle keep-alive connection is closed after it.
+    #[arg(long, env = "REDIAL_HEADER_TIMEOUT", default_value = "10s", value_parser = duration(MILLISECOND, HOUR))]
+    pub header_timeout: chrono::Duration,
+    /// How long a request's body may take to arrive, once its headers have; past it, 408.
+    #[arg(long, env = "REDIAL_BODY_TIMEOUT", default_value = "10s", value_parser = duration(MILLISECOND, HOUR))]
+    pub body_timeout: chrono::Duration,
     /// How long a request may take before it is answered 503 (a lease gets its wait on top).
-    #[arg(long, env = "REDIAL_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "REDIAL_REQUEST_TIMEOUT", default_value = "10s", value_parser = duration(MILLISECOND, HOUR))]
     pub request_timeout: chrono::Duration,
     /// The most dialers long-polling at once; more are answered 503.
     #[arg(long, env = "REDIAL_MAX_LONG_POLLS", default_value_t = 512)]
@@ -119,13 +133,13 @@ pub struct Config {
     #[arg(long, env = "REDIAL_BATCH_MAX", default_value_t = 1024)]
     pub batch_max: usize,
     /// Delay before redialing after a busy signal.
-    #[arg(long, env = "REDIAL_RETRY_BUSY", default_value = "1m", value_parser = parse_duration)]
+    #[arg(long, env = "REDIAL_RETRY_BUSY", default_value = "1m", value_parser = duration(ZERO, WEEK))]
     pub retry_busy: chrono::Duration,
     /// Delay before redialing after no answer.
-    #[arg(long, env = "REDIAL_RETRY_NO_ANSWER", default_value = "20m", value_parser = parse_duration)]
+    #[arg(long, env = "REDIAL_RETRY_NO_ANSWER", default_value = "20m", value_parser = duration(ZERO, WEEK))]
     pub retry_no_answer: chrono::Duration,
     /// Delay before redialing after a failed dial.
-    #[arg(long, env = "REDIAL_RETRY_FAILED", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, env = "REDIAL_RETRY_FAILED", default_value = "5m", value_parser = duration(ZERO, WEEK))]
     pub retry_failed: chrono::Duration,
     /// Dial attempts per callback before it expires.
     #[arg(long, env = "REDIAL_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
@@ -142,10 +156,10 @@ pub struct Config {
     )]
     pub pcb_fallback: Fallback,
     /// How long the owner may be away from an open personal callback before the fallback.
-    #[arg(long, env = "REDIAL_PCB_FALLBACK_AFTER", default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, env = "REDIAL_PCB_FALLBACK_AFTER", default_value = "15m", value_parser = duration(ZERO, WEEK))]
     pub pcb_fallback_after: chrono::Duration,
     /// How long finished callbacks and events are kept.
-    #[arg(long, env = "REDIAL_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    #[arg(long, env = "REDIAL_RETENTION", default_value = "30d", value_parser = duration(ZERO, HUNDRED_YEARS))]
     pub retention: chrono::Duration,
     /// When the retention purge runs (cron, seconds first).
     #[arg(long, env = "REDIAL_PURGE_CRON", default_value = "0 0 3 * * *", value_parser = parse_schedule)]
@@ -171,6 +185,10 @@ impl Config {
 
     pub fn policy(&self) -> Policy {
         Policy {
+            timezone: self.timezone,
+            min_window: self.min_window,
+            horizon: self.horizon,
+            max_long_polls: self.max_long_polls,
             retry_busy: self.retry_busy,
             retry_no_answer: self.retry_no_answer,
             retry_failed: self.retry_failed,
@@ -179,6 +197,14 @@ impl Config {
             fallback: self.pcb_fallback,
             fallback_after: self.pcb_fallback_after,
             calling_hours: CallingHours::new(self.calling_hours, self.calling_days),
+        }
+    }
+
+    pub fn connection_limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections as usize,
+            max_per_peer: self.max_connections_per_peer as usize,
+            header_timeout: std_duration(self.header_timeout),
         }
     }
 
@@ -207,26 +233,64 @@ fn default_http_threads() -> u16 {
     u16::try_from(cores.saturating_sub(1).clamp(1, 1024)).unwrap_or(1)
 }
 
+/// A duration as `std` counts it; every duration flag is checked to be one.
+pub fn std_duration(d: chrono::Duration) -> std::time::Duration {
+    d.to_std().unwrap_or_default()
+}
+
+const ZERO: chrono::Duration = chrono::Duration::zero();
+const MILLISECOND: chrono::Duration = chrono::Duration::milliseconds(1);
+const SECOND: chrono::Duration = chrono::Duration::seconds(1);
+const MINUTE: chrono::Duration = chrono::Duration::minutes(1);
+const HOUR: chrono::Duration = chrono::Duration::hours(1);
+const WEEK: chrono::Duration = chrono::Duration::days(7);
+const TEN_YEARS: chrono::Duration = chrono::Duration::days(3650);
+const HUNDRED_YEARS: chrono::Duration = chrono::Duration::days(36_500);
+
+/// The parser of a duration flag that accepts `min` to `max`. The bounds keep every instant
+/// computed from a flag (now + horizon, now - retention, a deadline) representable, so no
+/// value can panic the service later; clap's error names the flag, this one the bound.
+fn duration(
+    min: chrono::Duration,
+    max: chrono::Duration,
+) -> impl Fn(&str) -> Result<chrono::Duration, String> + Clone + Send + Sync + 'static {
+    move |s| {
+        let d = parse_duration(s)?;
+        if d > max {
+            Err(format!(
+                "{s} is more than {}, the largest value accepted",
+                format_duration(max)
+            ))
+        } else if d < min {
+            Err(format!(
+                "{s} is less than {}, the smallest value accepted",
+                format_duration(min)
+            ))
+        } else {
+            Ok(d)
+        }
+    }
+}
+
 /// Parses a duration such as `90s`, `15m`, `2h`, `30d` or `250ms`.
 pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: i64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration; expected e.g. 90s, 15m, 2h, 30d"))?;
+    let not_a_duration = || format!("{s:?} is not a duration; expected e.g. 90s, 15m, 2h, 30d");
+    let n: i64 = digits.parse().map_err(|_| not_a_duration())?;
     let d = match unit {
-        "ms" => chrono::Duration::milliseconds(n),
-        "s" => chrono::Duration::seconds(n),
-        "m" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
+        "ms" => chrono::Duration::try_milliseconds(n),
+        "s" => chrono::Duration::try_seconds(n),
+        "m" => n.checked_mul(60).and_then(chrono::Duration::try_seconds),
+        "h" => n.checked_mul(3600).and_then(chrono::Duration::try_seconds),
+        "d" => chrono::Duration::try_days(n),
         _ => {
             return Err(format!(
                 "{s:?} has no known unit; expected ms, s, m, h or d"
             ))
         }
     };
-    Ok(d)
+    d.ok_or_else(|| format!("{s:?} is longer than any duration redial can count"))
 }
 
 /// A duration in the largest unit that divides it, the form [`parse_duration`] reads.
@@ -259,6 +323,8 @@ mod tests {
         );
         assert!(parse_duration("15").is_err());
         assert!(parse_duration("m").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(parse_duration("9223372036854775807d").is_err());
         for s in ["365d", "15m", "90s", "250ms", "2h"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
@@ -281,6 +347,44 @@ mod tests {
         assert_eq!(c.retention, chrono::Duration::days(30));
         assert_eq!(c.horizon, chrono::Duration::days(365));
         assert_eq!(p.calling_hours, None);
+    }
+
+    /// Every duration flag refuses a value past its bound with an error that names the flag
+    /// and the largest value accepted, instead of panicking later at `now + horizon`.
+    #[test]
+    fn duration_flags_refuse_what_they_cannot_hold() {
+        let flags = [
+            ("--min-window", "7d"),
+            ("--horizon", "3650d"),
+            ("--request-timeout", "1h"),
+            ("--header-timeout", "1h"),
+            ("--body-timeout", "1h"),
+            ("--retry-busy", "7d"),
+            ("--retry-no-answer", "7d"),
+            ("--retry-failed", "7d"),
+            ("--pcb-fallback-after", "7d"),
+            ("--retention", "36500d"),
+        ];
+        for (flag, largest) in flags {
+            assert!(
+                Config::from_args([flag, largest]).is_ok(),
+                "{flag} {largest}"
+            );
+            let error = Config::from_args([flag, "100000000d"])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(flag) && error.contains(largest),
+                "{flag}: {error}"
+            );
+        }
+        let error = Config::from_args(["--min-window", "0m"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--min-window") && error.contains("1s"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The reference dialer: the smallest correct client of the queue, used by the README and the
 //! tests. It long-polls for events, prints one line per event, reports the chosen attempt
 //! result for each redial, and acks the batch. Delivery is at-least-once, so it remembers the
-//! ids it has handled and acks a redelivered one without dialing it twice ([`Handled`]).
+//! ids it has handled and acks a redelivered one without dialing it twice (`Handled`).
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -9,6 +9,8 @@ use std::io::Write;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
+
+use crate::lifecycle::EventKind;
 
 #[derive(Debug, Clone, Args)]
 pub struct DialerArgs {
@@ -139,7 +141,7 @@ impl Dialer {
                 continue;
             }
             let mut line = describe(event);
-            if event["type"] == "redial" {
+            if event["type"].as_str().and_then(EventKind::parse) == Some(EventKind::Redial) {
                 let result = self.args.result.as_str();
                 let url = format!(
                     "{}/v1/callbacks/{}/attempts",

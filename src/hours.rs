@@ -19,7 +19,7 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
-use crate::lcm::window::to_utc;
+use crate::zone::to_utc;
 
 const MINUTES_PER_DAY: u32 = 24 * 60;
 const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];

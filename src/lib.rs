@@ -7,14 +7,18 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: flags and environment, checked once.
+//! - [`config`]: flags and environment, checked once; [`policy`]: the rules they set.
 //! - [`clock`]: where "now" comes from (the system clock, or one a test sets).
+//! - [`zone`]: local times and UTC instants under a zone's daylight-saving rules;
+//!   [`hours`]: calling hours in a contact's zone.
 //! - [`lcm`]: the envelope, the request and its field rules, the callback window.
+//! - [`service`]: one method per operation, called by every edge; the rules live here.
+//! - [`lifecycle`]: the callback state machine: its states and its decisions, without SQL.
 //! - [`store`]: the schema, the single writer that commits in groups, the read connections,
-//!   the callback state machine ([`store::lifecycle`]).
+//!   and every SQL statement.
 //! - [`scheduler`]: the due-window worker and the retention purge.
-//! - [`queue`]: leases, acks and long-polls for dialers.
-//! - [`http`]: the axum routes, thin, mapping every refusal to an envelope.
+//! - [`signals`]: how commits wake the scheduler and long-polling dialers.
+//! - [`http`]: the routes, thin, and the connections they are served on.
 //! - [`dialer`]: the reference dialer, a working client of the queue.
 //! - [`logs`]: where log lines go and how JSON lines are written.
 //! - [`memory`]: how the process takes memory from the kernel (no transparent huge pages).
@@ -25,11 +29,15 @@ pub mod dialer;
 pub mod hours;
 pub mod http;
 pub mod lcm;
+pub mod lifecycle;
 pub mod logs;
 pub mod memory;
-pub mod queue;
+pub mod policy;
 pub mod scheduler;
+pub mod service;
+pub mod signals;
 pub mod store;
+pub mod zone;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -40,12 +48,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
-use crate::config::Config;
-use tokio::sync::Semaphore;
-
+use crate::config::{std_duration, Config};
 use crate::http::{App, AppState};
-use crate::queue::Queue;
-use crate::scheduler::Signals;
+use crate::service::Service;
 use crate::store::Store;
 
 /// Runs the service on `listener` until `shutdown` completes: then it stops accepting, lets
@@ -77,52 +82,33 @@ pub async fn serve(
         "redial serving"
     );
 
-    let listener = http::limits::CappedListener::new(listener, config.max_connections);
     let stop = CancellationToken::new();
+    let service = Service::new(store, clock, config.policy(), stop.clone());
     let workers = TaskTracker::new();
-    let policy = Arc::new(config.policy());
-    let signals = Arc::new(Signals::default());
-    workers.spawn(scheduler::run(
-        store.clone(),
-        clock.clone(),
-        Arc::clone(&policy),
-        Arc::clone(&signals),
-        stop.clone(),
-    ));
-    workers.spawn(scheduler::housekeeping::run(
-        store.clone(),
-        clock.clone(),
-        config.purge_cron.clone(),
-        config.retention,
-        stop.clone(),
-    ));
-    let app = http::router(AppState::new(App {
-        queue: Queue {
-            store: store.clone(),
-            clock: clock.clone(),
-            signals,
-            stop: stop.clone(),
-            long_polls: Arc::new(Semaphore::new(config.max_long_polls.max(1))),
-        },
-        store,
-        clock,
-        config: Arc::new(config),
-        policy,
+    workers.spawn(service.scheduler().run(stop.clone()));
+    workers.spawn(
+        service
+            .housekeeping(config.purge_cron.clone(), config.retention)
+            .run(),
+    );
+    let router = http::router(AppState::new(App {
+        service,
+        timeout: std_duration(config.request_timeout),
+        body_timeout: std_duration(config.body_timeout),
         tokens,
     }));
     let stopping = stop.clone();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stopping.cancel();
-        })
-        .await;
+    http::server::serve(listener, router, config.connection_limits(), async move {
+        shutdown.await;
+        stopping.cancel();
+    })
+    .await;
     stop.cancel();
     workers.close();
     workers.wait().await;
     tokio::task::spawn_blocking(move || writer.stop()).await?;
     tracing::info!("redial stopped");
-    served.context("HTTP server failed")
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when

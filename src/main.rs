@@ -41,7 +41,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Serve(config) => {
-            let listener = redial::http::limits::listen(config.listen)
+            let listener = redial::http::server::listen(config.listen)
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             redial::serve(
                 *config,

@@ -5,11 +5,13 @@ mod common;
 
 use chrono::Duration;
 use common::rig::{at, Rig};
-use redial::lcm::{AccountNumber, CallId, UserId};
-use redial::queue::{AckRequest, LeaseRequest};
+use redial::lcm::UserId;
+use redial::lifecycle::{AttemptResult, EndReason, EventKind, STAGE_AHEAD};
+use redial::policy::{Fallback, Policy};
 use redial::scheduler;
-use redial::store::lifecycle::{self, AttemptResult, Fallback, Policy, STAGE_AHEAD};
-use redial::store::{callbacks, purge, telephony, StoreError};
+use redial::service::queue::{AckRequest, LeaseRequest};
+use redial::store::bulk::{self, Windows};
+use redial::store::StoreError;
 
 #[tokio::test]
 async fn the_event_comes_at_window_start_and_not_a_millisecond_before() {
@@ -199,9 +201,12 @@ async fn max_attempts_and_a_retry_past_the_window_expire_the_callback() {
     assert_eq!(rig.attempt(id, AttemptResult::Busy).await, None);
     assert_eq!(rig.state(id).await, ("expired".into(), 2));
     let events = rig.lease("d", None).await;
-    let expired: Vec<_> = events.iter().filter(|e| e.kind == "expired").collect();
+    let expired: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Expired)
+        .collect();
     assert_eq!(expired.len(), 1);
-    assert_eq!(expired[0].reason.as_deref(), Some("max-attempts"));
+    assert_eq!(expired[0].reason, Some(EndReason::MaxAttempts));
 
     // No answer at 14:45 would retry at 15:05, after the window: the callback ends instead.
     let id = rig.callback("ACC2", "agent", at(14, 0), at(15, 0)).await;
@@ -230,8 +235,8 @@ async fn expiry_without_a_lease() {
         1,
         "the redial is withdrawn, only the expired event is left"
     );
-    assert_eq!(events[0].kind, "expired");
-    assert_eq!(events[0].reason.as_deref(), Some("window-ended"));
+    assert_eq!(events[0].kind, EventKind::Expired);
+    assert_eq!(events[0].reason, Some(EndReason::WindowEnded));
 }
 
 #[tokio::test]
@@ -316,14 +321,14 @@ async fn ack_is_final_and_nack_releases_at_once() {
     let (ea, eb) = (events[0].id, events[1].id);
     assert_eq!(rig.ack("d", &[ea]).await, vec![ea]);
     let released = rig
-        .queue
+        .service
         .nack(AckRequest {
             consumer: "d".into(),
             ids: vec![eb],
         })
         .await
         .unwrap();
-    assert_eq!(released, vec![eb]);
+    assert_eq!(released.done, vec![eb]);
     assert_eq!(rig.state(b).await.0, "due");
     let again = rig.lease("d", None).await;
     assert_eq!(
@@ -350,7 +355,7 @@ async fn a_lease_takes_the_longest_waiting_events_first() {
         rig.tick_at(at(13, minute)).await;
     }
     let lease = |max| {
-        rig.queue.lease(LeaseRequest {
+        rig.service.lease(LeaseRequest {
             consumer: "d".into(),
             max,
             lease_ms: 30_000,
@@ -359,10 +364,10 @@ async fn a_lease_takes_the_longest_waiting_events_first() {
         })
     };
     let first = lease(1).await.unwrap();
-    assert_eq!(first[0].account_number, "A");
+    assert_eq!(first[0].account_number.as_str(), "A");
     // Handed back at 13:52, A has waited least: the oldest id, but the latest to be ready.
     rig.clock.set(at(13, 52));
-    rig.queue
+    rig.service
         .nack(AckRequest {
             consumer: "d".into(),
             ids: vec![first[0].id],
@@ -373,7 +378,7 @@ async fn a_lease_takes_the_longest_waiting_events_first() {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.account_number)
+        .map(|e| e.account_number.to_string())
         .collect();
     assert_eq!(next, ["B", "C"]);
 }
@@ -388,11 +393,11 @@ async fn the_user_filter_narrows_to_one_agents_personal_callbacks() {
     rig.tick_at(at(13, 0)).await;
     let bobs = rig.lease("bob-dialer", Some("bob")).await;
     assert_eq!(bobs.len(), 1);
-    assert_eq!(bobs[0].user_id, "bob");
+    assert_eq!(bobs[0].user_id.as_str(), "bob");
     assert!(rig.lease("bob-dialer", Some("bob")).await.is_empty());
     let rest = rig.lease("any", None).await;
     assert_eq!(rest.len(), 1);
-    assert_eq!(rest[0].user_id, "anna");
+    assert_eq!(rest[0].user_id.as_str(), "anna");
 }
 
 #[tokio::test]
@@ -427,18 +432,7 @@ async fn an_owner_on_a_call_is_present_though_logged_out() {
     rig.login("agent", true).await;
     let id = rig.callback("ACC", "agent", at(13, 0), at(15, 0)).await;
     rig.login("agent", false).await;
-    let now = rig.clock.now();
-    rig.store
-        .write(move |c| {
-            let (call, account, user) = (
-                CallId::parse("inbound-1").unwrap(),
-                AccountNumber::parse("OTHER").unwrap(),
-                UserId::parse("agent").unwrap(),
-            );
-            telephony::register_call(c, &call, &account, &user, now).map(|_| ())
-        })
-        .await
-        .unwrap();
+    rig.on_call("inbound-1", "OTHER", "agent").await;
     let opened = rig.tick_at(at(13, 0)).await;
     assert_eq!(opened.opened, 1);
     assert_eq!(
@@ -529,15 +523,10 @@ async fn owner_absent_next_day_moves_once() {
         (1, Some(at(13, 0) + Duration::days(1) - STAGE_AHEAD)),
         "then it is staged ahead of its new start"
     );
-    let cb = rig
-        .store
-        .read(move |c| Ok(callbacks::find(c, id)?))
-        .await
-        .unwrap()
-        .unwrap();
+    let cb = rig.get(id).await;
     assert_eq!(
-        (cb.state.as_str(), cb.window_start.as_str()),
-        ("scheduled", "2026-01-14T13:00:00Z")
+        (cb.state.as_str(), cb.window_start),
+        ("scheduled", at(13, 0) + Duration::days(1))
     );
     assert_eq!(cb.local_end, "14/01/2026 15:00");
     // Away the next day too: the callback ends.
@@ -560,11 +549,7 @@ async fn supersede_and_cancel_withdraw_events() {
     );
 
     rig.tick_at(at(16, 0)).await;
-    let clock = rig.clock.clone();
-    rig.store
-        .write(move |c| lifecycle::cancel(c, new, clock.now()))
-        .await
-        .unwrap();
+    rig.cancel(new).await;
     assert_eq!(rig.state(new).await.0, "cancelled");
     assert!(rig.lease("d", None).await.is_empty());
 }
@@ -601,11 +586,7 @@ async fn retention_purges_finished_rows_only() {
     rig.ack("d", &events.iter().map(|e| e.id).collect::<Vec<_>>())
         .await;
     let cutoff = at(13, 0) + Duration::days(31);
-    let deleted = rig
-        .store
-        .write(move |c| Ok::<_, StoreError>(purge::purge_batch(c, cutoff, 500)?))
-        .await
-        .unwrap();
+    let deleted = rig.purge_before(cutoff).await;
     assert_eq!(deleted, 1);
     assert_eq!(
         rig.sql::<i64>("SELECT count(*) FROM callbacks WHERE id = ?1", done)
@@ -639,11 +620,7 @@ async fn retention_purges_finished_rows_only() {
         "the outcome stays for reporting"
     );
     // Nothing finished is younger than the cutoff now.
-    let again = rig
-        .store
-        .write(move |c| Ok::<_, StoreError>(purge::purge_batch(c, cutoff, 500)?))
-        .await
-        .unwrap();
+    let again = rig.purge_before(cutoff).await;
     assert_eq!(again, 0);
 }
 
@@ -710,25 +687,21 @@ async fn a_window_whose_hour_unparks_within_ten_minutes_goes_straight_on_the_age
 async fn a_crowded_bucket_moves_onto_the_agenda_a_batch_per_tick() {
     let rig = Rig::new(Policy::default());
     let n = scheduler::UNPARK_BATCH + 5;
-    let (open, parked) = (at(13, 30).timestamp_millis(), at(12, 50).timestamp_millis());
-    rig.store
+    // All opening at 13:30, seen at 09:00: parked until 12:50.
+    let now = rig.clock.now();
+    rig.store()
         .write(move |c| {
-            c.execute(
-                "INSERT INTO calls (callid, account_number, user_id, state, started_at)
-                 VALUES ('c', 'acc', 'agent', 'ended', 0)",
-                [],
-            )?;
-            c.execute(
-                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)
-                 INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id,
-                     window_start, window_end, local_start, local_end, timezone, state, open_at,
-                     parked_at, open_until, created_at, updated_at)
-                 SELECT 'c', 'acc' || i, 1, 'agent', ?2, ?2 + 3600000, '', '', 'UTC',
-                     'scheduled', ?2, ?3, ?2 + 3600000, 0, 0
-                 FROM n",
-                rusqlite::params![n, open, parked],
-            )
-            .map_err(StoreError::from)
+            let user = UserId::parse("agent").unwrap();
+            let windows = Windows {
+                prefix: "acc",
+                from: 0,
+                to: n,
+                start: at(13, 30),
+                step: Duration::zero(),
+                length: Duration::hours(1),
+                user: &user,
+            };
+            Ok::<_, StoreError>(bulk::insert_windows(c, &windows, now)?)
         })
         .await
         .unwrap();
@@ -753,13 +726,31 @@ async fn a_parked_callback_superseded_or_cancelled_never_comes_back() {
     let new = rig.callback("ACC", "agent", at(15, 0), at(16, 0)).await;
     assert_eq!(rig.state(old).await.0, "superseded");
     assert_eq!(slot(&rig, old).await, (None, None));
-    let now = rig.clock.now();
-    rig.store
-        .write(move |c| lifecycle::cancel(c, new, now))
-        .await
-        .unwrap();
+    rig.cancel(new).await;
     assert_eq!(slot(&rig, new).await, (None, None));
     let later = rig.tick_at(at(16, 0)).await;
     assert_eq!((later.unparked, later.next_wake), (0, None));
     assert!(rig.lease("d", None).await.is_empty());
+}
+
+/// Shutdown stops the purge between two batches instead of waiting for it to finish; the next
+/// run takes up what is left.
+#[tokio::test]
+async fn the_purge_stops_when_the_service_stops() {
+    let rig = Rig::new(Policy::default());
+    rig.login("agent", true).await;
+    let id = rig.callback("A", "agent", at(13, 0), at(15, 0)).await;
+    rig.cancel(id).await;
+    let cutoff = at(13, 0) + Duration::days(31);
+    rig.stop.cancel();
+    assert_eq!(
+        rig.purge_before(cutoff).await,
+        0,
+        "stopped: no batch begins"
+    );
+    assert_eq!(
+        rig.sql::<i64>("SELECT count(*) FROM callbacks WHERE id = ?1", id)
+            .await,
+        1
+    );
 }

@@ -10,9 +10,11 @@ use common::rig::Rig;
 use common::{lcm_error, response, seed_with, spawn_app_with};
 use proptest::prelude::*;
 use redial::hours::CallingHours;
-use redial::lcm::window::Adjustment;
-use redial::lcm::{LcmError, LocalWindow};
-use redial::store::lifecycle::{AttemptResult, Fallback, Policy};
+use redial::lcm::LocalWindow;
+use redial::lifecycle::AttemptResult;
+use redial::policy::{Fallback, Policy};
+use redial::service::Error;
+use redial::zone::Adjustment;
 use serde_json::json;
 
 fn local(s: &str) -> NaiveDateTime {
@@ -396,10 +398,10 @@ async fn overnight(now: DateTime<Utc>) -> (Rig, i64) {
 async fn lease_at(rig: &Rig, at: DateTime<Utc>) -> Vec<i64> {
     rig.clock.set(at);
     let events = rig.lease("dialer", None).await;
-    let rules = rig.policy.calling_hours.unwrap();
+    let rules = rig.service.policy().calling_hours.unwrap();
     for e in &events {
         assert!(
-            rules.allows(zone(&e.timezone), at),
+            rules.allows(e.timezone.known().unwrap(), at),
             "redial {} handed out at {at}, outside {rules}",
             e.id
         );
@@ -487,7 +489,7 @@ async fn a_dialer_holding_the_redial_at_the_close_may_still_report_its_attempt()
     assert_eq!(rig.state(id).await, ("completed".to_owned(), 1));
     // Paused overnight, it was parked until the morning: finished, it waits for nothing.
     let waits: (Option<i64>, Option<i64>) = rig
-        .store
+        .store()
         .read(move |c| {
             Ok(c.query_row(
                 "SELECT next_at, parked_at FROM callbacks WHERE id = ?1",
@@ -527,7 +529,7 @@ async fn the_next_day_fallback_keeps_local_hours_across_a_dst_change() {
     let moved = rig.tick_at(utc("2026-03-07T14:15:00Z")).await;
     assert_eq!(moved.fallbacks, 1);
     let window: (i64, i64, String) = rig
-        .store
+        .store()
         .read(move |c| {
             Ok(c.query_row(
                 "SELECT window_start, window_end, window_start_local FROM callbacks WHERE id = ?1",
@@ -595,7 +597,7 @@ async fn a_window_with_no_allowed_minute_is_refused_by_the_rig_too() {
         )
         .await;
     assert!(
-        matches!(refused, Err(LcmError::OutsideCallingHours(_))),
+        matches!(refused, Err(Error::OutsideCallingHours(_))),
         "{refused:?}"
     );
     let day = NaiveDate::from_ymd_opt(2026, 1, 19).unwrap();
@@ -632,4 +634,48 @@ async fn a_window_stored_after_the_close_waits_for_the_next_opening() {
     assert!(lease_at(&rig, utc("2026-01-14T03:00:00Z")).await.is_empty());
     rig.tick_at(utc("2026-01-14T12:59:00Z")).await;
     assert_eq!(lease_at(&rig, utc("2026-01-14T13:00:00Z")).await, vec![id]);
+}
+
+/// A callback whose stored zone this build does not know (a hand edit here) keeps its stored
+/// instants: at the close of its span of calling hours it ends, saying why, rather than
+/// having its next opening read in UTC (08:00 UTC, 03:00 in New York).
+#[tokio::test]
+async fn a_zone_this_build_does_not_know_is_never_read_as_utc() {
+    let (rig, id) = overnight(utc("2026-01-13T12:00:00Z")).await;
+    rig.tick_at(utc("2026-01-14T00:59:00Z")).await;
+    rig.tick_at(utc("2026-01-14T01:00:00Z")).await;
+    rig.store()
+        .write(move |c| {
+            c.execute(
+                "UPDATE callbacks SET timezone = 'Mars/Olympus_Mons' WHERE id = ?1",
+                [id],
+            )
+            .map_err(redial::store::StoreError::from)
+        })
+        .await
+        .unwrap();
+    let cb = rig.get(id).await;
+    assert_eq!(
+        cb.timezone.name(),
+        "Mars/Olympus_Mons",
+        "still read, by name"
+    );
+    let window = (cb.window_start, cb.window_end);
+    let closed = rig.tick_at(utc("2026-01-14T02:00:00Z")).await;
+    assert_eq!((closed.paused, closed.expired), (0, 1));
+    let after = rig.get(id).await;
+    assert_eq!(after.state.as_str(), "expired");
+    assert_eq!((after.window_start, after.window_end), window);
+    let reason: String = rig
+        .sql("SELECT end_reason FROM callbacks WHERE id = ?1", id)
+        .await;
+    assert_eq!(reason, "unknown-zone");
+    let open_at: i64 = rig
+        .sql("SELECT open_at FROM callbacks WHERE id = ?1", id)
+        .await;
+    assert_eq!(
+        open_at,
+        utc("2026-01-14T01:00:00Z").timestamp_millis(),
+        "no opening was read in another zone"
+    );
 }

@@ -10,18 +10,18 @@
 //!
 //! Roles: `desktop` (`/v1/lcm`), `telephony` (agents and calls), `dialer` (the queue, attempts
 //! and cancels, reading callbacks), `reporting` (reading callbacks), `admin` (everything).
-//! `/healthz` is open. A request without a known token gets 401, one whose token lacks the
-//! route's role 403, both with an envelope. Tokens are compared in constant time, against every
-//! known token, and are never logged.
+//! Which route needs which is declared beside the routes (`http::router`). A request without a
+//! known token gets 401, one whose token lacks the route's role 403, both in the route's
+//! envelope. Tokens are compared in constant time (`subtle`), against every known token, and
+//! are never logged. The comparison does reveal whether the presented token has the length of
+//! some known one: a length is not a secret worth the cost of hiding it.
 
 use std::path::Path;
 
-use axum::extract::Request;
-use axum::http::{header, Method};
-use axum::response::Response;
+use axum::http::{header, HeaderMap};
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use super::error::refusal;
-use crate::lcm::LcmError;
+use super::error::Problem;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl Role {
         Role::Admin,
     ];
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Role::Desktop => "desktop",
             Role::Telephony => "telephony",
@@ -124,84 +124,54 @@ impl Tokens {
     /// how much of one) matched: every entry is compared, every byte of it.
     fn roles_of(&self, presented: &[u8]) -> Option<u8> {
         let mut roles = 0u8;
-        let mut found = 0u8;
+        let mut found = subtle::Choice::from(0);
         for (token, bits) in &self.entries {
-            let hit = constant_time_eq(token, presented);
-            let mask = 0u8.wrapping_sub(u8::from(hit));
-            roles |= bits & mask;
-            found |= mask;
+            let hit = token.as_slice().ct_eq(presented);
+            roles |= u8::conditional_select(&0, bits, hit);
+            found |= hit;
         }
-        (found != 0).then_some(roles)
+        bool::from(found).then_some(roles)
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let (x, y) = (
-            a.get(i).copied().unwrap_or(0),
-            b.get(i).copied().unwrap_or(0),
-        );
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, with or without a token (`/healthz`).
+    Open,
+    /// A token with one of these roles, or `admin`. None listed: `admin` only.
+    Roles(&'static [Role]),
 }
 
-/// The roles that may use a route; `None` for open routes.
-fn allowed(method: &Method, path: &str) -> Option<&'static [Role]> {
-    let roles: &'static [Role] = if path == "/healthz" {
-        return None;
-    } else if path == "/v1/lcm" {
-        &[Role::Desktop]
-    } else if path.starts_with("/v1/agents/") || path.starts_with("/v1/calls") {
-        &[Role::Telephony]
-    } else if path.starts_with("/v1/queue/") {
-        &[Role::Dialer]
-    } else if path.starts_with("/v1/callbacks/") && method == Method::GET {
-        &[Role::Reporting, Role::Dialer]
-    } else if path.starts_with("/v1/callbacks/") {
-        &[Role::Dialer]
-    } else {
-        // Unknown paths: only an admin learns that they do not exist.
-        &[]
+/// Whether the request's bearer token allows `access`. With no tokens configured (loopback,
+/// or `--insecure-no-auth`), every request is allowed.
+pub fn check(tokens: Option<&Tokens>, access: Access, headers: &HeaderMap) -> Result<(), Problem> {
+    let (Some(tokens), Access::Roles(needed)) = (tokens, access) else {
+        return Ok(());
     };
-    Some(roles)
-}
-
-/// The refusal for `request` if its token does not allow it; `None` lets it through. With no
-/// tokens configured (loopback, or `--insecure-no-auth`), every request goes through.
-pub fn refuse(tokens: Option<&Tokens>, request: &Request) -> Option<Response> {
-    let tokens = tokens?;
-    let needed = allowed(request.method(), request.uri().path())?;
-    let presented = request
-        .headers()
+    let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
     let Some(roles) = presented.and_then(|t| tokens.roles_of(t)) else {
-        let detail = if presented.is_some() {
+        return Err(Problem::unauthorized(if presented.is_some() {
             "the bearer token is not known"
         } else {
             "send a bearer token: Authorization: Bearer <token>"
-        };
-        return Some(refusal(
-            request.uri().path(),
-            LcmError::Unauthorized(detail.into()),
-        ));
+        }));
     };
     let admin = roles & Role::Admin.bit() != 0;
     if admin || needed.iter().any(|r| roles & r.bit() != 0) {
-        return None;
+        return Ok(());
     }
     let names: Vec<&str> = needed.iter().map(|r| r.name()).collect();
-    let detail = if names.is_empty() {
+    Err(Problem::forbidden(if names.is_empty() {
         "this path needs the admin role".to_owned()
     } else {
         format!(
             "this token's roles do not include {} (or admin)",
             names.join(" or ")
         )
-    };
-    Some(refusal(request.uri().path(), LcmError::Forbidden(detail)))
+    }))
 }
 
 #[cfg(test)]
@@ -229,24 +199,43 @@ mod tests {
     }
 
     #[test]
-    fn routes_need_their_roles() {
-        assert_eq!(allowed(&Method::GET, "/healthz"), None);
+    fn a_route_admits_its_roles_and_admin() {
+        let t = Tokens::parse("desktop-desktop-1 desktop\nadmin-admin-admin admin\n").unwrap();
+        let headers = |token: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+            h
+        };
+        let desktop = Access::Roles(&[Role::Desktop]);
+        assert!(check(Some(&t), desktop, &headers("desktop-desktop-1")).is_ok());
+        assert!(check(Some(&t), desktop, &headers("admin-admin-admin")).is_ok());
+        let dialer = check(
+            Some(&t),
+            Access::Roles(&[Role::Dialer]),
+            &headers("desktop-desktop-1"),
+        );
+        assert_eq!(dialer.unwrap_err().status, 403);
+        let admin_only = Access::Roles(&[]);
+        assert!(check(Some(&t), admin_only, &headers("admin-admin-admin")).is_ok());
         assert_eq!(
-            allowed(&Method::POST, "/v1/lcm"),
-            Some(&[Role::Desktop][..])
+            check(Some(&t), admin_only, &headers("desktop-desktop-1"))
+                .unwrap_err()
+                .status,
+            403
         );
         assert_eq!(
-            allowed(&Method::POST, "/v1/calls/x/end"),
-            Some(&[Role::Telephony][..])
+            check(Some(&t), desktop, &HeaderMap::new())
+                .unwrap_err()
+                .status,
+            401
         );
-        assert_eq!(
-            allowed(&Method::GET, "/v1/callbacks/1"),
-            Some(&[Role::Reporting, Role::Dialer][..])
+        assert!(check(Some(&t), Access::Open, &HeaderMap::new()).is_ok());
+        assert!(
+            check(None, desktop, &HeaderMap::new()).is_ok(),
+            "no tokens configured"
         );
-        assert_eq!(
-            allowed(&Method::POST, "/v1/callbacks/1/attempts"),
-            Some(&[Role::Dialer][..])
-        );
-        assert_eq!(allowed(&Method::GET, "/v2/other"), Some(&[][..]));
     }
 }

@@ -1,130 +1,163 @@
-//! Errors of the REST endpoints (agents, calls, callbacks), in the same `error` object the LCM
-//! envelope uses: `{"success": false, "error": {"type", "message", "detail", "field"}}`.
+//! Every refusal an HTTP client can get, as one [`Problem`]: a status and the `error` object.
+//! Each layer's refusal becomes one here, and [`Problem::reply`] puts it in the envelope its
+//! route speaks: LCM's for `/v1/lcm`, `{"success": false, "error": {...}}` for the others.
+
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use super::edge::Speaks;
 use crate::lcm::envelope::{self, ReplyHead};
-use crate::lcm::error::ErrorObject;
 use crate::lcm::fields::FieldError;
-use crate::lcm::LcmError;
-use crate::store::telephony::CallError;
-use crate::store::StoreError;
+use crate::lcm::{ErrorObject, LcmError};
+use crate::service;
 
 #[derive(Debug)]
-pub struct ApiError {
+pub struct Problem {
     pub status: StatusCode,
-    pub message: String,
-    pub detail: String,
-    pub field: Option<&'static str>,
+    pub error: ErrorObject,
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>, detail: impl Into<String>) -> Self {
+impl From<&LcmError> for Problem {
+    fn from(e: &LcmError) -> Self {
+        let status = match e {
+            LcmError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
         Self {
             status,
-            message: message.into(),
-            detail: detail.into(),
-            field: None,
+            error: e.error_object(),
         }
-    }
-
-    pub fn body_rejected(status: StatusCode, detail: String) -> Self {
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "Request too large."
-        } else {
-            "Invalid request."
-        };
-        Self::new(status, message, detail)
     }
 }
 
-impl From<FieldError> for ApiError {
+impl From<FieldError> for Problem {
     fn from(e: FieldError) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            message: format!("Invalid {}.", e.field),
-            detail: e.detail,
-            field: Some(e.field),
-        }
+        (&LcmError::Field(e)).into()
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "store error");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service unavailable, try again.",
-            e.to_string(),
-        )
-    }
-}
-
-impl From<CallError> for ApiError {
-    fn from(e: CallError) -> Self {
-        match e {
-            CallError::Conflict { field, .. } => Self {
-                status: StatusCode::CONFLICT,
-                message: format!("Invalid {field}."),
-                detail: e.to_string(),
-                field: Some(field),
-            },
-            CallError::Unknown(_) => Self {
-                status: StatusCode::NOT_FOUND,
-                message: "Invalid Call ID.".to_owned(),
-                detail: e.to_string(),
-                field: Some("callid"),
-            },
-            CallError::Store(e) => e.into(),
-        }
-    }
-}
-
-/// A refusal decided before a handler runs (authentication, overload, a deadline), in the
-/// envelope the route speaks: LCM's for `/v1/lcm`, the REST error otherwise.
-pub fn refusal(path: &str, error: LcmError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    if path == "/v1/lcm" {
-        return (
-            status,
-            Json(envelope::failure(&ReplyHead::default(), &error)),
-        )
-            .into_response();
-    }
-    ApiError {
-        status,
-        message: error.message(),
-        detail: error.detail(),
-        field: error.field(),
-    }
-    .into_response()
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let kind = if self.status.is_server_error() {
-            "Server_Error"
-        } else {
-            "WS_Error"
+impl From<service::Error> for Problem {
+    fn from(e: service::Error) -> Self {
+        use service::Error as E;
+        let status = match &e {
+            E::UnknownCall(_)
+            | E::AccountMismatch { .. }
+            | E::AgentNotLoggedIn(_)
+            | E::WindowReversed(_)
+            | E::WindowOver { .. }
+            | E::OutsideCallingHours(_)
+            | E::BeyondHorizon { .. } => StatusCode::BAD_REQUEST,
+            E::CallNotRegistered(_) | E::UnknownCallback(_) => StatusCode::NOT_FOUND,
+            E::CallConflict { .. } | E::Finished { .. } => StatusCode::CONFLICT,
+            E::Busy(_) | E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
+        if let E::Unavailable(cause) = &e {
+            tracing::error!(error = %cause, "request not served");
+        }
+        Self {
+            status,
+            error: e.error_object(),
+        }
+    }
+}
+
+impl Problem {
+    fn refused(
+        status: StatusCode,
+        message: &str,
+        detail: String,
+        field: Option<&'static str>,
+    ) -> Self {
+        Self {
+            status,
+            error: ErrorObject::refused(message.to_owned(), detail, field),
+        }
+    }
+
+    pub fn unauthorized(detail: &str) -> Self {
+        Self::refused(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized.",
+            detail.to_owned(),
+            None,
+        )
+    }
+
+    pub fn forbidden(detail: String) -> Self {
+        Self::refused(StatusCode::FORBIDDEN, "Forbidden.", detail, None)
+    }
+
+    /// The body did not arrive whole within `--body-timeout`.
+    pub fn slow_body(limit: Duration) -> Self {
+        Self::refused(
+            StatusCode::REQUEST_TIMEOUT,
+            "Request timeout.",
+            format!(
+                "the request's body did not arrive within {} ms; send it whole, then try again",
+                limit.as_millis()
+            ),
+            None,
+        )
+    }
+
+    /// The body could not be read (the connection broke, or its framing was wrong).
+    pub fn unreadable_body(why: String) -> Self {
+        Self::refused(StatusCode::BAD_REQUEST, "Invalid request.", why, None)
+    }
+
+    /// A REST body that is not one JSON object.
+    pub fn invalid_body(detail: String) -> Self {
+        Self::refused(StatusCode::BAD_REQUEST, "Invalid request.", detail, None)
+    }
+
+    /// A path segment that should be a callback id and is not.
+    pub fn bad_callback_id(text: &str) -> Self {
+        Self::refused(
+            StatusCode::BAD_REQUEST,
+            "Invalid callback id.",
+            format!("callback id {text:?} is not an integer"),
+            Some("id"),
+        )
+    }
+
+    /// The request ran past its time. Its write may still commit, which is why an identical
+    /// request is safe to send again.
+    pub fn timed_out(budget: Duration) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: ErrorObject::failed(format!(
+                "the service is busy, try again shortly: the request did not finish within {} \
+                 ms; it may still be stored, and an identical request is safe to send again",
+                budget.as_millis()
+            )),
+        }
+    }
+
+    /// In the envelope `speaks` names; an LCM reply echoes what `head` read of the request.
+    pub fn reply(self, speaks: Speaks, head: &ReplyHead) -> Response {
+        match speaks {
+            Speaks::Lcm => (self.status, Json(envelope::failure(head, self.error))).into_response(),
+            Speaks::Rest => self.into_response(),
+        }
+    }
+}
+
+/// The REST form.
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Refusal {
+            success: bool,
+            error: ErrorObject,
+        }
         let body = Refusal {
             success: false,
-            error: ErrorObject {
-                kind,
-                message: self.message,
-                detail: self.detail,
-                field: self.field,
-            },
+            error: self.error,
         };
         (self.status, Json(body)).into_response()
     }
-}
-
-#[derive(Serialize)]
-struct Refusal {
-    success: bool,
-    error: ErrorObject,
 }

@@ -1,34 +1,31 @@
-//! The HTTP API: thin axum handlers that parse at the edge, hand the work to the store, and map
-//! every refusal to an envelope. Routes are listed in [`router`].
+//! The HTTP API: handlers that parse at the edge, call the service, and map its answer or
+//! refusal to a reply. [`router`] lists every route with what it asks of the edge: who may
+//! call it, how long it may take and which envelope its refusals take.
 
 pub mod auth;
 mod edge;
 mod error;
 mod lcm;
-pub mod limits;
 mod log;
 mod queue;
+pub mod server;
 mod telephony;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::body::Bytes;
+use axum::handler::Handler;
+use axum::http::StatusCode;
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
-
-use crate::clock::Clock;
-use crate::config::Config;
 use crate::lcm::fields::describe;
 use crate::lcm::json::{self, Object, Unreadable};
-use crate::queue::Queue;
-use crate::store::lifecycle::Policy;
-use crate::store::Store;
+use crate::service::Service;
 
-pub use error::ApiError;
+use auth::{Access, Role};
+use edge::{Deadline, Edge, Route, RouteEdge, Speaks};
+pub use error::Problem;
 
 /// The largest request body accepted; bigger ones get 413 with an envelope. The largest valid
 /// LCM request (4,000 characters of comment, each up to 4 bytes) is under 17 KiB; the limit
@@ -42,11 +39,10 @@ pub struct AppState(Arc<App>);
 
 /// The parts of [`AppState`].
 pub struct App {
-    pub store: Store,
-    pub clock: Clock,
-    pub config: Arc<Config>,
-    pub policy: Arc<Policy>,
-    pub queue: Queue,
+    pub service: Service,
+    /// `--request-timeout` and `--body-timeout`.
+    pub timeout: std::time::Duration,
+    pub body_timeout: std::time::Duration,
     /// `None`: no authentication (a loopback address, or `--insecure-no-auth`).
     pub tokens: Option<Arc<auth::Tokens>>,
 }
@@ -65,30 +61,83 @@ impl std::ops::Deref for AppState {
     }
 }
 
+const DESKTOP: Access = Access::Roles(&[Role::Desktop]);
+const TELEPHONY: Access = Access::Roles(&[Role::Telephony]);
+const DIALER: Access = Access::Roles(&[Role::Dialer]);
+const READER: Access = Access::Roles(&[Role::Reporting, Role::Dialer]);
+/// Unknown paths: only an admin learns that they do not exist.
+const ADMIN: Access = Access::Roles(&[]);
+
+/// A REST route that answers within `--request-timeout`.
+const fn rest(access: Access) -> Route {
+    Route {
+        access,
+        deadline: Deadline::Request,
+        speaks: Speaks::Rest,
+    }
+}
+
 pub fn router(state: AppState) -> Router {
-    let edge = Arc::new(edge::Edge {
-        timeout: state
-            .config
-            .request_timeout
-            .to_std()
-            .unwrap_or(std::time::Duration::from_secs(10)),
+    let edge = Arc::new(Edge {
+        timeout: state.timeout,
+        body_timeout: state.body_timeout,
         tokens: state.tokens.clone(),
     });
+    let at = |route: Route| RouteEdge {
+        edge: Arc::clone(&edge),
+        route,
+    };
+    let guard = |route: Route, handler: MethodRouter<AppState>| {
+        handler.layer(axum::middleware::from_fn_with_state(at(route), edge::edge))
+    };
+    let lcm = Route {
+        access: DESKTOP,
+        deadline: Deadline::Request,
+        speaks: Speaks::Lcm,
+    };
+    let lease = Route {
+        access: DIALER,
+        deadline: Deadline::LongPoll,
+        speaks: Speaks::Rest,
+    };
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/lcm", post(lcm::post_lcm))
-        .route("/v1/agents/{user_id}/login", post(telephony::login))
-        .route("/v1/agents/{user_id}/logout", post(telephony::logout))
-        .route("/v1/calls", post(telephony::register_call))
-        .route("/v1/calls/{callid}/end", post(telephony::end_call))
-        .route("/v1/callbacks/{id}", get(queue::get_callback))
-        .route("/v1/callbacks/{id}/attempts", post(queue::attempt))
-        .route("/v1/callbacks/{id}/cancel", post(queue::cancel))
-        .route("/v1/queue/lease", post(queue::lease))
-        .route("/v1/queue/ack", post(queue::ack))
-        .route("/v1/queue/nack", post(queue::nack))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(edge, edge::edge))
+        .route("/healthz", guard(rest(Access::Open), get(healthz)))
+        .route("/v1/lcm", guard(lcm, post(lcm::post_lcm)))
+        .route(
+            "/v1/agents/{user_id}/login",
+            guard(rest(TELEPHONY), post(telephony::login)),
+        )
+        .route(
+            "/v1/agents/{user_id}/logout",
+            guard(rest(TELEPHONY), post(telephony::logout)),
+        )
+        .route(
+            "/v1/calls",
+            guard(rest(TELEPHONY), post(telephony::register_call)),
+        )
+        .route(
+            "/v1/calls/{callid}/end",
+            guard(rest(TELEPHONY), post(telephony::end_call)),
+        )
+        .route(
+            "/v1/callbacks/{id}",
+            guard(rest(READER), get(queue::get_callback)),
+        )
+        .route(
+            "/v1/callbacks/{id}/attempts",
+            guard(rest(DIALER), post(queue::attempt)),
+        )
+        .route(
+            "/v1/callbacks/{id}/cancel",
+            guard(rest(DIALER), post(queue::cancel)),
+        )
+        .route("/v1/queue/lease", guard(lease, post(queue::lease)))
+        .route("/v1/queue/ack", guard(rest(DIALER), post(queue::ack)))
+        .route("/v1/queue/nack", guard(rest(DIALER), post(queue::nack)))
+        .fallback(not_found.layer(axum::middleware::from_fn_with_state(
+            at(rest(ADMIN)),
+            edge::edge,
+        )))
         .with_state(state)
 }
 
@@ -96,26 +145,23 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
+}
+
 /// A request body that must be one JSON object. The object borrows its strings from `body`.
-fn json_object(body: &Result<Bytes, BytesRejection>) -> Result<Object<'_>, ApiError> {
-    let body = body
-        .as_ref()
-        .map_err(|r| ApiError::body_rejected(r.status(), r.body_text()))?;
+fn json_object(body: &Bytes) -> Result<Object<'_>, Problem> {
     match json::parse(body) {
         Ok(json::Value::Object(map)) => Ok(map),
-        Ok(other) => Err(ApiError::body_rejected(
-            StatusCode::BAD_REQUEST,
-            format!("the body must be a JSON object, got {}", describe(&other)),
-        )),
-        Err(Unreadable::Syntax(why)) => Err(ApiError::body_rejected(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {why}"),
-        )),
-        Err(Unreadable::DuplicateKey(key)) => Err(ApiError::body_rejected(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the key {key:?} appears more than once in one object; each key may appear once"
-            ),
-        )),
+        Ok(other) => Err(Problem::invalid_body(format!(
+            "the body must be a JSON object, got {}",
+            describe(&other)
+        ))),
+        Err(Unreadable::Syntax(why)) => Err(Problem::invalid_body(format!(
+            "the body is not JSON: {why}"
+        ))),
+        Err(Unreadable::DuplicateKey(key)) => Err(Problem::invalid_body(format!(
+            "the key {key:?} appears more than once in one object; each key may appear once"
+        ))),
     }
 }

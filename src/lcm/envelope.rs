@@ -199,12 +199,12 @@ pub fn success(head: &ReplyHead, callback_id: i64) -> Reply<'_> {
 }
 
 /// The reply to a request that was refused.
-pub fn failure<'a>(head: &'a ReplyHead, error: &LcmError) -> Reply<'a> {
+pub fn failure(head: &ReplyHead, error: ErrorObject) -> Reply<'_> {
     reply(
         head,
         Response::Refused {
             success: false,
-            error: error.error_object(),
+            error,
         },
     )
 }
@@ -236,7 +236,7 @@ mod tests {
             r#"{"channel":"LCM","topic":"WebService","subtopic":"SetBusinessOutcomeWithPersonalCallbackResult","message":{"callid":"c-1","response":{"success":true,"callback_id":7}}}"#
         );
         assert_eq!(
-            serde_json::to_string(&failure(&head, &LcmError::EmptyCallId)).unwrap(),
+            serde_json::to_string(&failure(&head, LcmError::EmptyCallId.error_object())).unwrap(),
             r#"{"channel":"LCM","topic":"WebService","subtopic":"SetBusinessOutcomeWithPersonalCallbackResult","message":{"callid":"c-1","response":{"success":false,"error":{"type":"WS_Error","message":"Invalid Call ID.","detail":"Callid is empty","field":"callid"}}}}"#
         );
     }

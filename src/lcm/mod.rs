@@ -11,7 +11,7 @@ pub mod request;
 pub mod window;
 
 pub use envelope::{Envelope, ReplyHead};
-pub use error::LcmError;
+pub use error::{ErrorObject, LcmError};
 pub use ids::{AccountNumber, CallId, UserId};
 pub use request::PersonalCallback;
 pub use window::{LocalWindow, UtcWindow};

@@ -1,6 +1,7 @@
 //! Retention on a cron schedule: at each fire time of `--purge-cron`, finished callbacks and
-//! finished events older than `--retention` are deleted in small batches (see
+//! their events older than `--retention` are deleted in small batches (see
 //! [`crate::store::purge`]), each batch its own writer job so requests interleave with it.
+//! The purge stops between two batches when the service stops; the next run finishes it.
 
 use std::str::FromStr;
 
@@ -21,53 +22,76 @@ pub fn parse_schedule(expr: &str) -> Result<Schedule, String> {
     })
 }
 
-/// Purges everything finished before `now - retention`. Returns the rows deleted.
-pub async fn purge_once(
-    store: &Store,
-    now: DateTime<Utc>,
-    retention: Duration,
-) -> Result<usize, StoreError> {
-    let cutoff = now - retention;
-    let mut total = 0;
-    loop {
-        let deleted = store
-            .write_waiting(move |conn| {
-                Ok::<_, StoreError>(purge::purge_batch(conn, cutoff, PURGE_BATCH)?)
-            })
-            .await?;
-        total += deleted;
-        if deleted == 0 {
-            return Ok(total);
-        }
-    }
-}
-
-/// Runs the purge at each fire time of `schedule` until `stop` is cancelled.
-pub async fn run(
+/// The purge of one service ([`crate::service::Service::housekeeping`]).
+pub struct Housekeeping {
     store: Store,
     clock: Clock,
     schedule: Schedule,
     retention: Duration,
     stop: CancellationToken,
-) {
-    let mut clock_moved = clock.subscribe();
-    let mut after = clock.now();
-    loop {
-        let Some(fire) = schedule.after(&after).next() else {
-            return;
-        };
-        while clock.now() < fire {
-            tokio::select! {
-                _ = clock.until(fire.timestamp_millis()) => {}
-                _ = clock_moved.changed() => {}
-                _ = stop.cancelled() => return,
+}
+
+impl Housekeeping {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        schedule: Schedule,
+        retention: Duration,
+        stop: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            schedule,
+            retention,
+            stop,
+        }
+    }
+
+    /// Deletes what finished before `cutoff`, a batch at a time, until nothing is left or the
+    /// service stops. Returns the callbacks deleted.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn purge_before(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut total = 0;
+        while !self.stop.is_cancelled() {
+            let deleted = self
+                .store
+                .write_waiting(move |conn| {
+                    Ok::<_, StoreError>(purge::purge_batch(conn, cutoff, PURGE_BATCH)?)
+                })
+                .await?;
+            total += deleted;
+            if deleted == 0 {
+                break;
             }
         }
-        match purge_once(&store, clock.now(), retention).await {
-            Ok(deleted) => tracing::info!(deleted, "retention purge"),
-            Err(StoreError::Closed) => return,
-            Err(e) => tracing::error!(error = %e, "retention purge failed"),
+        Ok(total)
+    }
+
+    /// Purges at each fire time of the schedule until the service stops.
+    pub async fn run(self) {
+        let mut clock_moved = self.clock.subscribe();
+        let mut after = self.clock.now();
+        loop {
+            let Some(fire) = self.schedule.after(&after).next() else {
+                return;
+            };
+            while self.clock.now() < fire {
+                tokio::select! {
+                    _ = self.clock.until(fire.timestamp_millis()) => {}
+                    _ = clock_moved.changed() => {}
+                    _ = self.stop.cancelled() => return,
+                }
+            }
+            match self.purge_before(self.clock.now() - self.retention).await {
+                Ok(deleted) => tracing::info!(deleted, "retention purge"),
+                Err(StoreError::Closed) => return,
+                Err(e) => tracing::error!(error = %e, "retention purge failed"),
+            }
+            if self.stop.is_cancelled() {
+                return;
+            }
+            after = fire;
         }
-        after = fire;
     }
 }

@@ -1,46 +1,41 @@
 //! Reading callbacks back as the API shows them; changes go through [`super::lifecycle`].
 
-use chrono::{DateTime, SecondsFormat};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde::Serialize;
+
+use crate::lcm::{AccountNumber, CallId, UserId};
+use crate::lifecycle::CallbackState;
+use crate::zone::{serialize_utc, Zone};
 
 /// A callback as the API shows it (contract section 5).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Callback {
     pub id: i64,
-    pub state: String,
-    pub callid: String,
+    /// As shown: `leased` while a dialer holds its redial.
+    pub state: CallbackState,
+    pub callid: CallId,
     #[serde(rename = "AccountNumber")]
-    pub account_number: String,
+    pub account_number: AccountNumber,
     #[serde(rename = "CallbackModeID")]
     pub callback_mode_id: i64,
     #[serde(rename = "UserID")]
-    pub user_id: String,
-    pub window_start: String,
-    pub window_end: String,
-    pub timezone: String,
+    pub user_id: UserId,
+    #[serde(serialize_with = "serialize_utc")]
+    pub window_start: DateTime<Utc>,
+    #[serde(serialize_with = "serialize_utc")]
+    pub window_end: DateTime<Utc>,
+    pub timezone: Zone,
+    /// As the request sent them, `DD/MM/YYYY HH:mm`.
     pub local_start: String,
     pub local_end: String,
     pub attempts: i64,
 }
 
-/// RFC 3339 with `Z`, the form every instant takes on the wire.
-pub fn rfc3339(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
+/// An instant stored in ms, as a `DateTime`.
+pub fn instant(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
-
-/// A callback's state as the API and reports show it: the stored state, except that a live
-/// callback whose current redial a dialer has taken (leased, or acked before reporting the
-/// attempt) is `leased`, whether or not the scheduler has made it `due` yet.
-pub const STATE: &str = "CASE WHEN state IN ('scheduled', 'due') AND EXISTS (SELECT 1 FROM events e
-        WHERE e.callback_id = callbacks.id AND e.state IN ('leased', 'acked') AND e.type = 'redial'
-            AND e.attempt = callbacks.attempts + 1)
-    THEN 'leased' ELSE state END";
-
-const COLUMNS: &str = "callid, account_number, callback_mode_id, user_id, window_start,
-    window_end, timezone, local_start, local_end, attempts";
 
 fn from_row(r: &Row<'_>) -> Result<Callback, rusqlite::Error> {
     Ok(Callback {
@@ -50,8 +45,8 @@ fn from_row(r: &Row<'_>) -> Result<Callback, rusqlite::Error> {
         account_number: r.get(3)?,
         callback_mode_id: r.get(4)?,
         user_id: r.get(5)?,
-        window_start: rfc3339(r.get(6)?),
-        window_end: rfc3339(r.get(7)?),
+        window_start: instant(r.get(6)?),
+        window_end: instant(r.get(7)?),
         timezone: r.get(8)?,
         local_start: r.get(9)?,
         local_end: r.get(10)?,
@@ -60,9 +55,11 @@ fn from_row(r: &Row<'_>) -> Result<Callback, rusqlite::Error> {
 }
 
 pub fn find(conn: &Connection, id: i64) -> Result<Option<Callback>, rusqlite::Error> {
-    conn.prepare_cached(&format!(
-        "SELECT id, {STATE}, {COLUMNS} FROM callbacks WHERE id = ?1"
-    ))?
+    conn.prepare_cached(
+        "SELECT id, shown_state, callid, account_number, callback_mode_id, user_id,
+             window_start, window_end, timezone, local_start, local_end, attempts
+         FROM callbacks_shown WHERE id = ?1",
+    )?
     .query_row([id], from_row)
     .optional()
 }

@@ -6,38 +6,41 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Row};
 use serde::Serialize;
 
-use super::callbacks::rfc3339;
+use super::callbacks::instant;
+use crate::lcm::{AccountNumber, CallId, UserId};
+use crate::lifecycle::{EndReason, EventKind};
+use crate::zone::{serialize_utc, Zone};
 
 /// What a dialer receives (contract section 5).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     pub id: i64,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventKind,
     pub callback_id: i64,
-    pub callid: String,
+    pub callid: CallId,
     #[serde(rename = "AccountNumber")]
-    pub account_number: String,
+    pub account_number: AccountNumber,
     #[serde(rename = "CallbackModeID")]
     pub callback_mode_id: i64,
     #[serde(rename = "UserID")]
-    pub user_id: String,
+    pub user_id: UserId,
     pub personal: bool,
     #[serde(rename = "OutcomeId")]
     pub outcome_id: Option<i64>,
     #[serde(rename = "BusinessOutcome")]
     pub business_outcome: Option<i64>,
-    /// ms since the epoch; RFC 3339 on the wire. Kept as a number so that the writer, which
-    /// builds events inside its transaction, does no formatting.
-    #[serde(serialize_with = "as_rfc3339")]
-    pub window_start: i64,
-    #[serde(serialize_with = "as_rfc3339")]
-    pub window_end: i64,
-    pub timezone: String,
+    /// RFC 3339 on the wire, written when the reply is (the writer, which reads events inside
+    /// its transaction, does no formatting).
+    #[serde(serialize_with = "serialize_utc")]
+    pub window_start: DateTime<Utc>,
+    #[serde(serialize_with = "serialize_utc")]
+    pub window_end: DateTime<Utc>,
+    pub timezone: Zone,
     pub attempt: i64,
     /// Why the callback ended, on `expired` events.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<EndReason>,
 }
 
 const EVENT_COLUMNS: &str = "e.id, e.type, e.callback_id, d.callid, d.account_number,
@@ -56,25 +59,12 @@ fn event_from_row(r: &Row<'_>) -> Result<Event, rusqlite::Error> {
         personal: r.get(7)?,
         outcome_id: r.get(8)?,
         business_outcome: r.get(9)?,
-        window_start: r.get(10)?,
-        window_end: r.get(11)?,
+        window_start: instant(r.get(10)?),
+        window_end: instant(r.get(11)?),
         timezone: r.get(12)?,
         attempt: r.get(13)?,
         reason: r.get(14)?,
     })
-}
-
-fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(*ms))
-}
-
-/// The two kinds of event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Dial the contact now, inside the window.
-    Redial,
-    /// The callback ended without reaching the customer.
-    Expired,
 }
 
 /// Puts an event for `callback_id` on the queue, a snapshot of the callback as it is now,
@@ -83,16 +73,13 @@ pub enum Kind {
 pub fn issue(
     conn: &Connection,
     callback_id: i64,
-    kind: Kind,
+    kind: EventKind,
     attempt: i64,
-    reason: Option<&str>,
+    reason: Option<EndReason>,
     available_at: i64,
     now: DateTime<Utc>,
 ) -> Result<(), rusqlite::Error> {
-    let (kind, expires) = match kind {
-        Kind::Redial => ("redial", true),
-        Kind::Expired => ("expired", false),
-    };
+    let expires = kind == EventKind::Redial;
     let issued = conn
         .prepare_cached(
             "INSERT INTO events (type, callback_id, user_id, personal, attempt, state,
@@ -182,7 +169,7 @@ pub fn lease(
     consumer: &str,
     max: i64,
     lease_ms: i64,
-    user_id: Option<&str>,
+    user_id: Option<&UserId>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Event>, rusqlite::Error> {
     let now_ms = now.timestamp_millis();

@@ -279,6 +279,7 @@ impl Waiting {
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(requests = group.len()))]
 fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn Job>>) {
     let failed = match conn.execute_batch("BEGIN IMMEDIATE") {
         Err(e) => Some(StoreError::from(e)),

@@ -1,19 +1,19 @@
-//! A scheduler and queue rig without HTTP: the store, a clock the test sets, and the queue,
-//! so a test calls `tick(now)` itself and chooses every instant. No sleeps.
+//! A scheduler and queue rig without HTTP: the service over a real store, a clock the test
+//! sets, and the scheduler's step called by the test itself at every instant it chooses. No
+//! sleeps. It calls the same service methods the HTTP handlers do.
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use redial::clock::Clock;
-use redial::lcm::{AccountNumber, CallId, LcmError, UserId};
-use redial::lcm::{LocalWindow, PersonalCallback};
-use redial::queue::{AckRequest, LeaseRequest, Queue};
-use redial::scheduler::{self, Outcome, Signals};
+use redial::lcm::{AccountNumber, CallId, LocalWindow, PersonalCallback, UserId};
+use redial::lifecycle::AttemptResult;
+use redial::policy::Policy;
+use redial::scheduler::Outcome;
+use redial::service::queue::{AckRequest, LeaseRequest};
+use redial::service::{Error, Service};
+use redial::store::callbacks::Callback;
 use redial::store::events::Event;
-use redial::store::lifecycle::{self, AttemptResult, Policy};
-use redial::store::outcomes::{self, NewOutcome};
-use redial::store::{callbacks, telephony, Store, StoreError, StoreOptions, WriterThread};
+use redial::store::{Store, StoreOptions, WriterThread};
 use tokio_util::sync::CancellationToken;
 
 pub fn at(h: u32, m: u32) -> DateTime<Utc> {
@@ -21,11 +21,11 @@ pub fn at(h: u32, m: u32) -> DateTime<Utc> {
 }
 
 pub struct Rig {
-    pub store: Store,
+    pub service: Service,
     writer: Option<WriterThread>,
     pub clock: Clock,
-    pub policy: Arc<Policy>,
-    pub queue: Queue,
+    /// Cancelled: the service stops (long-polls return, the purge stops).
+    pub stop: CancellationToken,
     _dir: tempfile::TempDir,
 }
 
@@ -44,37 +44,27 @@ impl Rig {
         let (store, writer) =
             Store::open(&StoreOptions::new(dir.path().join("redial.db"))).unwrap();
         let clock = Clock::manual(at(9, 0));
-        let policy = Arc::new(policy);
-        let queue = Queue {
-            store: store.clone(),
-            clock: clock.clone(),
-            signals: Arc::new(Signals::default()),
-            stop: CancellationToken::new(),
-            long_polls: Arc::new(tokio::sync::Semaphore::new(512)),
-        };
+        let stop = CancellationToken::new();
         Self {
-            store,
+            service: Service::new(store, clock.clone(), policy, stop.clone()),
             writer: Some(writer),
             clock,
-            policy,
-            queue,
+            stop,
             _dir: dir,
         }
     }
 
+    pub fn store(&self) -> &Store {
+        self.service.store()
+    }
+
     pub async fn login(&self, user: &str, on: bool) {
-        let (user, now) = (UserId::parse(user).unwrap(), self.clock.now());
-        let policy = self.policy.clone();
-        self.store
-            .write(move |c| {
-                telephony::set_agent_login(c, &user, on, now)?;
-                if !on {
-                    lifecycle::owner_left(c, &user, now, &policy)?;
-                }
-                Ok::<_, StoreError>(())
-            })
-            .await
-            .unwrap();
+        let user = UserId::parse(user).unwrap();
+        if on {
+            self.service.login(user).await.unwrap();
+        } else {
+            self.service.logout(user).await.unwrap();
+        }
     }
 
     /// Registers a call for `account` and stores a callback window `start`..`end` (UTC) owned
@@ -95,13 +85,14 @@ impl Rig {
         user: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<i64, LcmError> {
+    ) -> Result<i64, Error> {
         self.callback_local(account, user, Tz::UTC, start.naive_utc(), end.naive_utc())
             .await
     }
 
-    /// Stores a callback window given as local times in `zone`, resolved and clipped to the
-    /// policy's calling hours as a request over HTTP would be.
+    /// Stores a callback window given as local times in `zone`, as a desktop's request would:
+    /// the call is registered, the outcome set, and the call ended (the agent wraps up; the
+    /// callback stays).
     pub async fn callback_local(
         &self,
         account: &str,
@@ -109,10 +100,11 @@ impl Rig {
         zone: Tz,
         start: NaiveDateTime,
         end: NaiveDateTime,
-    ) -> Result<i64, LcmError> {
-        let callid = format!("call-{account}-{}", start.and_utc().timestamp());
+    ) -> Result<i64, Error> {
+        let callid =
+            CallId::parse(format!("call-{account}-{}", start.and_utc().timestamp())).unwrap();
         let request = PersonalCallback {
-            callid: CallId::parse(callid.as_str()).unwrap(),
+            callid: callid.clone(),
             account_number: AccountNumber::parse(account).unwrap(),
             outcome_id: 4,
             business_outcome: 101,
@@ -124,44 +116,37 @@ impl Rig {
             target_amount: 0.0,
             timezone: Some(zone),
         };
-        let window = request
-            .window
-            .resolve(zone, Duration::minutes(15))
-            .unwrap()
-            .clip(self.policy.calling_hours.as_ref())
-            .map_err(LcmError::OutsideCallingHours)?;
-        let new = NewOutcome {
-            request,
-            window,
-            source: None,
-        };
-        let (now, policy) = (self.clock.now(), self.policy.clone());
-        self.store
-            .write(move |c| {
-                let r = &new.request;
-                telephony::register_call(c, &r.callid, &r.account_number, &r.user_id, now)
-                    .map_err(|e| LcmError::UnknownCall(e.to_string()))?;
-                let stored = outcomes::set_outcome(c, &new, now, &policy)?;
-                // The agent wraps up: the call ends, the callback stays.
-                telephony::end_call(c, r.callid.as_str(), now)
-                    .map_err(|e| LcmError::UnknownCall(e.to_string()))?;
-                Ok(stored)
-            })
+        self.service
+            .register_call(
+                callid.clone(),
+                request.account_number.clone(),
+                request.user_id.clone(),
+            )
+            .await?;
+        let stored = self.service.set_outcome(request, None).await;
+        self.service.end_call(callid).await?;
+        stored
+    }
+
+    /// Registers a call of `user`'s for `account`: the agent is on it.
+    pub async fn on_call(&self, callid: &str, account: &str, user: &str) {
+        self.service
+            .register_call(
+                CallId::parse(callid).unwrap(),
+                AccountNumber::parse(account).unwrap(),
+                UserId::parse(user).unwrap(),
+            )
             .await
-            .map(|s| s.callback_id)
+            .unwrap();
     }
 
     pub async fn tick_at(&self, now: DateTime<Utc>) -> Outcome {
         self.clock.set(now);
-        let policy = self.policy.clone();
-        self.store
-            .write(move |c| scheduler::tick(c, now, &policy))
-            .await
-            .unwrap()
+        self.service.scheduler().tick(now).await.unwrap()
     }
 
     pub async fn lease(&self, consumer: &str, user: Option<&str>) -> Vec<Event> {
-        self.queue
+        self.service
             .lease(LeaseRequest {
                 consumer: consumer.into(),
                 max: 100,
@@ -174,38 +159,54 @@ impl Rig {
     }
 
     pub async fn ack(&self, consumer: &str, ids: &[i64]) -> Vec<i64> {
-        self.queue
+        self.service
             .ack(AckRequest {
                 consumer: consumer.into(),
                 ids: ids.to_vec(),
             })
             .await
             .unwrap()
+            .done
     }
 
+    /// Reports an attempt; returns when the scheduler must next look at the callback.
     pub async fn attempt(&self, id: i64, result: AttemptResult) -> Option<i64> {
-        let (now, policy) = (self.clock.now(), self.policy.clone());
-        self.store
-            .write(move |c| lifecycle::record_attempt(c, id, result, now, &policy))
+        self.service
+            .record_attempt(id, result)
+            .await
+            .unwrap()
+            .next_at
+    }
+
+    pub async fn cancel(&self, id: i64) {
+        self.service.cancel(id).await.unwrap();
+    }
+
+    /// Deletes what finished before `cutoff`, as the retention purge does.
+    pub async fn purge_before(&self, cutoff: DateTime<Utc>) -> usize {
+        self.service
+            .housekeeping("0 0 3 * * *".parse().unwrap(), chrono::Duration::days(30))
+            .purge_before(cutoff)
             .await
             .unwrap()
     }
 
+    pub async fn get(&self, id: i64) -> Callback {
+        self.service.callback(id).await.unwrap()
+    }
+
+    /// The callback's state as the API shows it, and its attempts.
     pub async fn state(&self, id: i64) -> (String, i64) {
-        let cb = self
-            .store
-            .read(move |c| Ok(callbacks::find(c, id)?))
-            .await
-            .unwrap()
-            .unwrap();
-        (cb.state, cb.attempts)
+        let cb = self.get(id).await;
+        (cb.state.as_str().to_owned(), cb.attempts)
     }
 
+    /// One value read with `sql` (whose one parameter is `id`) from what was committed.
     pub async fn sql<T>(&self, sql: &'static str, id: i64) -> T
     where
         T: rusqlite::types::FromSql + Send + 'static,
     {
-        self.store
+        self.store()
             .read(move |c| Ok(c.query_row(sql, [id], |r| r.get(0))?))
             .await
             .unwrap()

@@ -1,0 +1,68 @@
+//! The baselines of ingest, in the same run: the same outcome and callback rows written by
+//! the store's own statements (`lifecycle::create`, `outcomes::save`) in one process, 1,000
+//! requests a transaction (the raw ceiling: no HTTP, no prerequisites, one fsync per
+//! thousand) and one a transaction (the naive design: a commit per request). Each sample is a
+//! fraction of a second, so both are sampled at several moments of a run and the medians kept.
+
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use redial::lcm::{Envelope, PersonalCallback, UtcWindow};
+use redial::policy::Policy;
+use redial::store::{lifecycle, open_write_connection, outcomes, Synchronous};
+
+use crate::ingest::{lcm_body, register_calls};
+use crate::{tomorrow, Plan};
+
+/// Request `i` as the service receives it: the ingest body parsed, its window resolved.
+fn request(i: usize, day: &str) -> (PersonalCallback, UtcWindow) {
+    let (_, parsed) = Envelope::parse(&lcm_body(i, day));
+    let request = parsed.expect("a valid request").callback;
+    let window = request
+        .window
+        .resolve(chrono_tz::Tz::UTC, Duration::minutes(15))
+        .expect("a window")
+        .clip(None)
+        .expect("no calling hours");
+    (request, window)
+}
+
+/// Rows a second, `per_tx` requests a transaction.
+fn baseline(scratch: &Path, name: &str, rows: usize, per_tx: usize) -> f64 {
+    let db = scratch.join(format!("{name}.db"));
+    register_calls(&db, rows);
+    let conn = open_write_connection(&db, Synchronous::Full).expect("database");
+    let policy = Policy::default();
+    let day = tomorrow();
+    let requests: Vec<_> = (0..rows).map(|i| request(i, &day)).collect();
+    let now = Utc::now();
+    let started = Instant::now();
+    for chunk in requests.chunks(per_tx) {
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        for (request, window) in chunk {
+            let created =
+                lifecycle::create(&conn, request, window, now, &policy).expect("callback");
+            outcomes::save(&conn, request, None, created.id, None, now).expect("outcome");
+        }
+        conn.execute_batch("COMMIT").expect("commit");
+    }
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The baselines' samples, taken at the same moments of a run.
+#[derive(Default)]
+pub struct Baselines {
+    pub raw: Vec<f64>,
+    pub naive: Vec<f64>,
+}
+
+impl Baselines {
+    pub fn sample(&mut self, scratch: &Path, plan: &Plan) {
+        let n = self.raw.len() + 1;
+        self.raw
+            .push(baseline(scratch, &format!("raw-{n}"), plan.raw_rows, 1_000));
+        self.naive
+            .push(baseline(scratch, &format!("naive-{n}"), plan.naive_rows, 1));
+    }
+}

@@ -1,0 +1,137 @@
+//! The tables the harness prints, in Markdown, ready for `BENCHMARKS.md`.
+
+use crate::baselines::Baselines;
+use crate::growth::GrowthRow;
+use crate::hostile::Hostile;
+use crate::ingest::{Cost, Load};
+use crate::{median, pct, samples};
+
+pub fn report_ingest(ingest: &[(Load, i64, Cost)], baselines: &Baselines) {
+    println!("## Ingest (`POST /v1/lcm`, synchronous=FULL)\n");
+    println!(
+        "| connections | requests | req/s | p50 ms | p99 ms | max ms | successes | rows | \
+         server CPU µs/request | load generator CPU µs/request | written KiB/request |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (load, rows, cost) in ingest {
+        println!(
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {:.0} | {:.0} | {:.1} |",
+            load.concurrency,
+            load.requests,
+            load.rate(),
+            pct(&load.latencies, 0.5),
+            pct(&load.latencies, 0.99),
+            pct(&load.latencies, 1.0),
+            load.ok,
+            rows,
+            cost.cpu_us,
+            cost.driver_cpu_us,
+            cost.written_kib
+        );
+        if *rows != load.ok as i64 {
+            println!("\n**{} successes but {rows} rows**\n", load.ok);
+        }
+    }
+    let best = ingest.iter().map(|(l, _, _)| l.rate()).fold(0.0, f64::max);
+    println!("\n| baseline | rows/s | redial (best) / baseline |");
+    println!("| --- | --- | --- |");
+    let raw = median(&baselines.raw);
+    println!(
+        "| raw: rusqlite, 1,000 requests a transaction (median of {}) | {raw:.0} | {:.2} |",
+        samples(&baselines.raw),
+        best / raw
+    );
+    let naive = median(&baselines.naive);
+    println!(
+        "| naive: one transaction a request (median of {}) | {naive:.0} | {:.1} |\n",
+        samples(&baselines.naive),
+        best / naive
+    );
+}
+
+pub fn report_growth(rows: &[GrowthRow]) {
+    println!("## Due lag, dispatch, memory and start-up against preload size\n");
+    println!(
+        "Lag: from a window's start to a long-polling consumer holding its redial (4 consumers). \
+         Burst: all windows open at one instant (the median of three bursts by p99); spread: evenly over a minute (quick: 2 s). \
+         Dispatch: lease + ack, batches of 100, 4 consumers (the median of three runs; quick: one). Ingest: 40,000 requests (quick: \
+         1,000) at 64 connections.\n"
+    );
+    println!(
+        "| scheduled | burst p50 / p99 / max ms | spread p50 / p99 / max ms | dispatch events/s | \
+         start-up ms | RSS idle MiB | ingest req/s (p99 ms) | RSS after ingest MiB |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in rows {
+        println!(
+            "| {} | {:.1} / {:.1} / {:.1} ({}) | {:.1} / {:.1} / {:.1} ({}) | {:.0} | {:.0} | {:.1} | {:.0} ({:.1}) | {:.1} |",
+            r.size,
+            pct(&r.burst, 0.5),
+            pct(&r.burst, 0.99),
+            pct(&r.burst, 1.0),
+            r.burst.len(),
+            pct(&r.spread, 0.5),
+            pct(&r.spread, 0.99),
+            pct(&r.spread, 1.0),
+            r.spread.len(),
+            r.dispatch,
+            r.server.startup_ms,
+            r.server.rss_idle_mib,
+            r.server.ingest.rate(),
+            pct(&r.server.ingest.latencies, 0.99),
+            r.server.rss_loaded_mib
+        );
+    }
+    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+        // Each as a cost, so that over 1 always means dearer at the largest preload: a wait
+        // grows with its value, a rate with its inverse.
+        println!(
+            "\nCost at the largest preload against the smallest (over 1: dearer): \
+             burst p99 ×{:.2}, dispatch ×{:.2}, ingest ×{:.2}.\n",
+            pct(&last.burst, 0.99) / pct(&first.burst, 0.99),
+            first.dispatch / last.dispatch,
+            first.server.ingest.rate() / last.server.ingest.rate(),
+        );
+    }
+}
+
+pub fn report_dispatch(rows: &[(i64, usize, f64)]) {
+    println!("## Dispatch: lease + ack (events/s, the median of three runs; quick: one)\n");
+    println!("| batch | 1 consumer | 4 consumers | 8 consumers |");
+    println!("| --- | --- | --- | --- |");
+    for batch in [1i64, 10, 100] {
+        let cells: Vec<String> = rows
+            .iter()
+            .filter(|r| r.0 == batch)
+            .map(|r| format!("{:.0}", r.2))
+            .collect();
+        println!("| {batch} | {} |", cells.join(" | "));
+    }
+    println!();
+}
+
+pub fn report_hostile(h: &Hostile) {
+    println!(
+        "## Hostile clients (`--max-connections {}`)\n",
+        h.max_connections
+    );
+    println!(
+        "Ingest at 16 connections from one address, quiet and while {} half-open connections \
+         (a request line and one header, then nothing) are held from three others.\n",
+        h.half_open
+    );
+    println!("| run | requests | successes | req/s | p50 ms | p99 ms | max ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (name, load) in [("quiet", &h.quiet), ("under attack", &h.under_attack)] {
+        println!(
+            "| {name} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
+            load.requests,
+            load.ok,
+            load.rate(),
+            pct(&load.latencies, 0.5),
+            pct(&load.latencies, 0.99),
+            pct(&load.latencies, 1.0)
+        );
+    }
+    println!();
+}

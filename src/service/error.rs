@@ -1,0 +1,121 @@
+//! Every refusal of an operation, and the `error` object each one shows. The edges choose the
+//! envelope and the status; what the refusal says is decided here, once.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::format_duration;
+use crate::lcm::error::field_message;
+use crate::lcm::window::{NoCallingMinute, Reversed};
+use crate::lcm::{AccountNumber, CallId, ErrorObject, UserId};
+use crate::lifecycle::decide::Finished;
+use crate::lifecycle::CallbackState;
+use crate::store::StoreError;
+use crate::zone::utc_rfc3339;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Invalid Call ID:{0}")]
+    UnknownCall(CallId),
+    #[error(
+        "AccountNumber {:?} does not match call {:?}, which was registered with AccountNumber {:?}",
+        .sent.as_str(), .callid.as_str(), .registered.as_str()
+    )]
+    AccountMismatch {
+        callid: CallId,
+        registered: AccountNumber,
+        sent: AccountNumber,
+    },
+    #[error("Agent not logged in: UserID {:?} is neither logged in nor on an active call", .0.as_str())]
+    AgentNotLoggedIn(UserId),
+    #[error("the window ends at {} before it starts at {}", .0.end, .0.start)]
+    WindowReversed(Reversed),
+    #[error("the window {local} ended at {}; the time now is {}", utc_rfc3339(*.end), utc_rfc3339(*.now))]
+    WindowOver {
+        /// The window as sent, e.g. `13/01/2021 13:45 to 13/01/2021 13:45 (UTC)`.
+        local: String,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    #[error("the window {} has no minute inside calling hours; calling is allowed {} in {}",
+        .0.local, .0.rules, .0.zone.name())]
+    OutsideCallingHours(NoCallingMinute),
+    #[error("the window starts at {}, more than {} after the time now, {}; the furthest start accepted is {}",
+        utc_rfc3339(*.start), format_duration(*.limit), utc_rfc3339(*.now), utc_rfc3339(*.now + *.limit))]
+    BeyondHorizon {
+        start: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: chrono::Duration,
+    },
+    #[error("call {:?} is already registered with {field} {registered:?}, not {sent:?}", .callid.as_str())]
+    CallConflict {
+        callid: CallId,
+        field: &'static str,
+        registered: String,
+        sent: String,
+    },
+    #[error("no call {:?} is registered", .0.as_str())]
+    CallNotRegistered(CallId),
+    #[error("no callback has id {0}")]
+    UnknownCallback(i64),
+    #[error("callback {id} is {state}; only a live callback can take this")]
+    Finished { id: i64, state: CallbackState },
+    /// The service is at a limit of its own; trying again shortly works.
+    #[error("the service is busy, try again shortly: {0}")]
+    Busy(String),
+    /// The database could not do it; nothing of the request was kept.
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Unavailable(e.into())
+    }
+}
+
+impl From<Finished> for Error {
+    fn from(f: Finished) -> Self {
+        Error::Finished {
+            id: f.id,
+            state: f.state,
+        }
+    }
+}
+
+impl Error {
+    /// The request's field the refusal is about, where there is one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Error::UnknownCall(_) | Error::CallNotRegistered(_) => Some("callid"),
+            Error::AccountMismatch { .. } => Some("AccountNumber"),
+            Error::AgentNotLoggedIn(_) => Some("UserID"),
+            Error::WindowReversed(_) | Error::WindowOver { .. } => Some("EndDate"),
+            Error::OutsideCallingHours(_) => Some("StartTime"),
+            Error::BeyondHorizon { .. } => Some("StartDate"),
+            Error::CallConflict { field, .. } => Some(field),
+            Error::UnknownCallback(_) | Error::Finished { .. } => Some("id"),
+            Error::Busy(_) | Error::Unavailable(_) => None,
+        }
+    }
+
+    /// Whether the service failed rather than the request: trying again may work.
+    pub fn is_server_error(&self) -> bool {
+        matches!(self, Error::Busy(_) | Error::Unavailable(_))
+    }
+
+    /// The `error` object of the reply, with the vendor's short messages.
+    pub fn error_object(&self) -> ErrorObject {
+        let message = match self {
+            Error::Busy(_) | Error::Unavailable(_) => return ErrorObject::failed(self.to_string()),
+            Error::AgentNotLoggedIn(_) => "Agent not logged in.".to_owned(),
+            Error::WindowReversed(_)
+            | Error::WindowOver { .. }
+            | Error::OutsideCallingHours(_)
+            | Error::BeyondHorizon { .. } => "Invalid callback window.".to_owned(),
+            Error::UnknownCallback(_) => "Unknown callback.".to_owned(),
+            Error::Finished { .. } => "Callback already finished.".to_owned(),
+            _ => field_message(self.field().unwrap_or("request")),
+        };
+        ErrorObject::refused(message, self.to_string(), self.field())
+    }
+}

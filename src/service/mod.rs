@@ -1,0 +1,97 @@
+//! The service: one method for each thing a user of redial can do, called by every edge (HTTP
+//! today, the bus and the test rig and the benchmark alike). A method takes typed, parsed
+//! input, runs its rules and its transaction, tells the workers what changed, and returns a
+//! domain result or an [`Error`]. This is where an operation's rules are found.
+//!
+//! - [`outcome`]: set a business outcome with a personal callback.
+//! - [`telephony`]: agents logging in and out, calls registered and ended.
+//! - [`callbacks`]: read a callback, record a dial attempt, cancel.
+//! - [`queue`]: lease (with long-poll), ack and nack redial events.
+
+pub mod callbacks;
+mod error;
+pub mod outcome;
+pub mod queue;
+pub mod telephony;
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::policy::Policy;
+use crate::scheduler::housekeeping::Housekeeping;
+use crate::scheduler::Scheduler;
+use crate::signals::Signals;
+use crate::store::Store;
+
+pub use error::Error;
+
+/// What every operation needs, cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    store: Store,
+    clock: Clock,
+    policy: Arc<Policy>,
+    signals: Arc<Signals>,
+    /// Cancelled at shutdown: long-polls return at once, empty, and the purge stops.
+    stop: CancellationToken,
+    /// One permit per dialer allowed to wait at once (`--max-long-polls`).
+    long_polls: Arc<Semaphore>,
+}
+
+impl Service {
+    pub fn new(store: Store, clock: Clock, policy: Policy, stop: CancellationToken) -> Self {
+        Self {
+            store,
+            clock,
+            long_polls: Arc::new(Semaphore::new(policy.max_long_polls.max(1))),
+            policy: Arc::new(policy),
+            signals: Arc::new(Signals::default()),
+            stop,
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The database, for reading what was committed (tests, reports).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
+    /// The due-window worker over the same store, clock, policy and signals.
+    pub fn scheduler(&self) -> Scheduler {
+        Scheduler {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            policy: Arc::clone(&self.policy),
+            signals: Arc::clone(&self.signals),
+        }
+    }
+
+    /// The retention purge over the same store and clock, stopping with the service.
+    pub fn housekeeping(
+        &self,
+        schedule: cron::Schedule,
+        retention: chrono::Duration,
+    ) -> Housekeeping {
+        Housekeeping::new(
+            self.store.clone(),
+            self.clock.clone(),
+            schedule,
+            retention,
+            self.stop.clone(),
+        )
+    }
+}

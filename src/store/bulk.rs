@@ -1,0 +1,119 @@
+//! The one bulk path, for benchmarks and tests that need many callbacks at once: scheduled
+//! windows for distinct contacts, written in one statement each way `lifecycle::create` would
+//! store them one by one (on the agenda at their staging time, or parked in their hour's
+//! bucket: [`crate::lifecycle::decide::agenda_slot`], written here in SQL), without outcomes.
+//! Nothing in the service calls it.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection};
+
+use super::telephony;
+use crate::lcm::{AccountNumber, CallId, UserId};
+use crate::lifecycle::decide::{PARK_BUCKET, STAGE_AHEAD, UNPARK_AHEAD};
+
+/// Windows `from..to` of one agent's, for the contacts `<prefix><i>`.
+#[derive(Debug, Clone)]
+pub struct Windows<'a> {
+    pub prefix: &'a str,
+    pub from: i64,
+    pub to: i64,
+    /// The start of window `from`; window `i` starts `(i - from) * step` later.
+    pub start: DateTime<Utc>,
+    pub step: Duration,
+    pub length: Duration,
+    pub user: &'a UserId,
+}
+
+/// The call every bulk window belongs to, an ended one of the windows' agent.
+pub const BULK_CALL: &str = "bulk";
+
+/// Writes `windows` as scheduled callbacks in UTC, seen at `now`. Returns how many.
+pub fn insert_windows(
+    conn: &Connection,
+    windows: &Windows<'_>,
+    now: DateTime<Utc>,
+) -> Result<usize, rusqlite::Error> {
+    let call = CallId::parse(BULK_CALL).expect("a valid callid");
+    if telephony::find_call(conn, &call)?.is_none() {
+        let account = AccountNumber::parse(BULK_CALL).expect("a valid AccountNumber");
+        telephony::insert_call(conn, &call, &account, windows.user, now)?;
+        telephony::end_call(conn, &call, now)?;
+    }
+    conn.prepare_cached(
+        "WITH RECURSIVE n(i) AS (SELECT ?2 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?3),
+             w(i, open, stage) AS (SELECT i, ?4 + (i - ?2) * ?5, ?4 + (i - ?2) * ?5 - ?6 FROM n),
+             s(i, open, stage, unpark) AS (SELECT i, open, stage, stage / ?7 * ?7 - ?8 FROM w)
+         INSERT INTO callbacks (callid, account_number, callback_mode_id, user_id, window_start,
+             window_end, local_start, local_end, timezone, state, open_at, next_at, parked_at,
+             open_until, requested_start, requested_end, window_start_local, window_end_local,
+             created_at, updated_at)
+         SELECT ?11, ?1 || i, 1, ?10, open, open + ?12,
+             strftime('%d/%m/%Y %H:%M', open / 1000, 'unixepoch'),
+             strftime('%d/%m/%Y %H:%M', (open + ?12) / 1000, 'unixepoch'), 'UTC', 'scheduled',
+             open, CASE WHEN unpark > ?9 THEN NULL ELSE stage END,
+             CASE WHEN unpark > ?9 THEN unpark END, open + ?12, open, open + ?12,
+             strftime('%Y-%m-%dT%H:%M:%SZ', open / 1000, 'unixepoch'),
+             strftime('%Y-%m-%dT%H:%M:%SZ', (open + ?12) / 1000, 'unixepoch'), ?9, ?9
+         FROM s",
+    )?
+    .execute(params![
+        windows.prefix,
+        windows.from,
+        windows.to,
+        windows.start.timestamp_millis(),
+        windows.step.num_milliseconds(),
+        STAGE_AHEAD.num_milliseconds(),
+        PARK_BUCKET.num_milliseconds(),
+        UNPARK_AHEAD.num_milliseconds(),
+        now.timestamp_millis(),
+        windows.user,
+        BULK_CALL,
+        windows.length.num_milliseconds(),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::lifecycle::decide::agenda_slot;
+    use crate::store::schema;
+
+    /// Bulk windows wait where `agenda_slot` says one created alone would.
+    #[test]
+    fn bulk_windows_wait_where_one_created_alone_would() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        schema::migrate(&mut conn, None).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 1, 13, 9, 0, 0).unwrap();
+        let user = UserId::parse("agent").unwrap();
+        let windows = Windows {
+            prefix: "w",
+            from: 0,
+            to: 40,
+            start: now,
+            step: Duration::minutes(7),
+            length: Duration::hours(1),
+            user: &user,
+        };
+        assert_eq!(insert_windows(&conn, &windows, now).unwrap(), 40);
+        let mut rows = conn
+            .prepare("SELECT open_at, next_at, parked_at, local_start FROM callbacks ORDER BY id")
+            .unwrap();
+        let rows: Vec<(i64, Option<i64>, Option<i64>, String)> = rows
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 40);
+        for (open, next_at, parked_at, local_start) in rows {
+            let slot = agenda_slot(
+                open - STAGE_AHEAD.num_milliseconds(),
+                now.timestamp_millis(),
+            );
+            assert_eq!((next_at, parked_at), (slot.next_at(), slot.parked_at()));
+            let open = DateTime::from_timestamp_millis(open).unwrap();
+            assert_eq!(local_start, open.format("%d/%m/%Y %H:%M").to_string());
+        }
+    }
+}
