@@ -1,15 +1,5 @@
 //! Calling hours: the local hours and weekdays in which a contact may be dialed
 //! (`--calling-hours 08:00-21:00`, `--calling-days Mon-Sat`), always read in the contact's zone.
-//!
-//! Rules (documented in the README):
-//! * the hours are one span per allowed day, `open` inclusive to `close` exclusive; `24:00`
-//!   closes at the next midnight, and spans of consecutive days that meet at midnight are one;
-//! * open and close are local wall-clock times and follow the zone's daylight-saving rules like
-//!   window times do (a gap moves forward, an overlap takes the earlier instant);
-//! * a window is clipped to the first allowed instant at or after its start and the last
-//!   allowed instant at or before its end; a window without an allowed minute is refused;
-//! * inside a window, a redial is only leasable while calling is allowed: at a close the
-//!   callback pauses and its next redial is staged for the next opening.
 
 use std::fmt;
 
@@ -26,6 +16,16 @@ const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const EVERY_DAY: u8 = 0b111_1111;
 
 /// When calling is allowed. `None` where a [`CallingHours`] is optional means: always.
+/// Rules (README: Calling hours):
+///
+/// * the hours are one span per allowed day, `open` inclusive to `close` exclusive; `24:00`
+///   closes at the next midnight, and spans of consecutive days that meet at midnight are one;
+/// * open and close are local wall-clock times and follow the zone's daylight-saving rules like
+///   window times do (a gap moves forward, an overlap takes the earlier instant);
+/// * a window is clipped to the first allowed instant at or after its start and the last
+///   allowed instant at or before its end; a window without an allowed minute is refused;
+/// * inside a window, a redial is only leasable while calling is allowed: at a close the
+///   callback pauses and its next redial is staged for the next opening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallingHours {
     /// Minutes after local midnight, `open < close <= 1440`.

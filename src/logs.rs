@@ -1,17 +1,6 @@
-//! Log output: where lines go and, for `--log-format json`, how they are written.
-//!
-//! Lines are handed to one thread that writes them to stderr in batches ([`Batched`]): a
-//! request appends its line to a buffer and goes on, and the thread writes what has gathered
-//! every [`BATCH_EVERY`], one `write` for hundreds of lines. `tracing-appender`'s channel, used
-//! before, woke or kept spinning its thread for nearly every line: on two cores, a twentieth of
-//! the server's CPU during ingest went to that thread alone.
-//!
-//! JSON lines have the shape of `tracing-subscriber`'s `json()` formatter, which users' log
-//! shippers already parse: `{"timestamp", "level", "fields": {"message", ...}, "target"}`.
-//! They are written directly into the line buffer instead of through that formatter, which
-//! hands each fragment to serde_json through an adapter that checks it is UTF-8 and copies it
-//! again: about 75 calls a line, a tenth of the server's instructions for an LCM request.
-//! redial opens no spans, so lines carry no span context.
+//! Log output: lines written to stderr in batches by a thread of their own ([`Batched`]) and,
+//! for `--log-format json`, formatted directly ([`JsonLines`]). Both replace a crate's part
+//! that cost measurably more in the same runs (BENCHMARKS.md: logs, hand-written or crates).
 
 use std::fmt::{self, Write};
 use std::io::{self, IsTerminal};
@@ -51,6 +40,12 @@ pub fn init(format: LogFormat) -> Flush {
 }
 
 /// Where formatted lines wait for the writing thread. Cloned into every event's writer.
+///
+/// A request appends its line to a buffer and goes on, and the thread writes what has
+/// gathered every [`BATCH_EVERY`], one `write` for hundreds of lines. `tracing-appender`'s
+/// non-blocking writer hands each line through a channel and wakes its thread for nearly
+/// every one: on two cores, the server spent more CPU a request with it, and served fewer
+/// requests a second.
 #[derive(Clone)]
 pub struct Batched(Arc<Shared>);
 
@@ -183,7 +178,12 @@ impl Drop for Flush {
     }
 }
 
-/// Formats an event as one JSON object (see the module documentation).
+/// Formats an event as one JSON object, in the shape of `tracing-subscriber`'s `json()`
+/// formatter, which users' log shippers already parse:
+/// `{"timestamp", "level", "fields": {"message", ...}, "target"}`. It is written straight into
+/// the line instead of through that formatter, which hands each fragment to serde_json
+/// through an adapter that checks it is UTF-8 and copies it again, about 75 calls a line.
+/// Lines carry no span context: redial's spans are at debug level, for text lines.
 pub struct JsonLines;
 
 impl<S, N> FormatEvent<S, N> for JsonLines
@@ -214,8 +214,8 @@ where
     }
 }
 
-/// `2026-11-25T06:53:00.123456Z`: UTC to the microsecond, as `tracing-subscriber` writes it.
-/// chrono's RFC 3339 writer, not `write!` with seven padded fields: a third of the cost.
+/// `2026-11-25T06:53:00.123456Z`: UTC to the microsecond, as `tracing-subscriber` writes it,
+/// by chrono's RFC 3339 writer, which costs less than `write!` with seven padded fields.
 fn write_timestamp(out: &mut impl Write, at: DateTime<Utc>) -> fmt::Result {
     out.write_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
 }

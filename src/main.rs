@@ -5,8 +5,8 @@ use redial::config::{Cli, Command};
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees dozens of small blocks
 /// (JSON values, header maps, strings) on whichever worker thread runs it, and glibc's free
-/// lists were about a seventh of the HTTP workers' time (BENCHMARKS.md). It asks the kernel
-/// for huge pages, which `run` turns off ([`redial::memory`]).
+/// lists were a large share of the HTTP workers' time (BENCHMARKS.md: mimalloc). It asks the
+/// kernel for huge pages, which `run` turns off ([`redial::memory`]).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

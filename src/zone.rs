@@ -1,10 +1,6 @@
 //! Time zones: a local wall-clock time read as a UTC instant under a zone's daylight-saving
-//! rules, instants written back as local text, and the zone a callback was stored with.
-//! Windows ([`crate::lcm::window`]) and calling hours ([`crate::hours`]) both read time so.
-//!
-//! Rules (README: Time): a local time that falls in a spring-forward gap moves forward to the
-//! first instant after the gap; one that occurs twice (the fall-back overlap) means the
-//! earlier instant; either adjustment is recorded on the callback.
+//! rules, instants written back as text, and the zone a callback was stored with. Windows
+//! ([`crate::lcm::window`]) and calling hours ([`crate::hours`]) both read time so.
 
 use std::fmt;
 
@@ -37,7 +33,10 @@ impl Adjustment {
     }
 }
 
-/// The UTC instant of a local wall-clock time in `zone`, with the rules of this module.
+/// The UTC instant of a local wall-clock time in `zone` (README: Time): a local time that falls
+/// in a spring-forward gap moves forward to the first instant after the gap; one that occurs
+/// twice (the fall-back overlap) means the earlier instant. The adjustment is recorded on the
+/// callback.
 pub fn to_utc(zone: Tz, local: NaiveDateTime) -> (DateTime<Utc>, Adjustment) {
     match zone.from_local_datetime(&local) {
         LocalResult::Single(at) => (at.with_timezone(&Utc), Adjustment::None),

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use redial::lcm::{AccountNumber, CallId, UserId};
-use redial::store::{open_write_connection, schema, telephony, Synchronous};
+use redial::store::{bulk, open_write_connection, schema, telephony, Synchronous};
 
 use crate::{count, http1, process, tomorrow, Plan};
 
@@ -56,8 +56,7 @@ pub fn register_calls(db: &Path, n: usize) {
         telephony::insert_call(&tx, &callid, &account, &agents[i % 200], now).expect("a call");
     }
     tx.commit().expect("committed");
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-        .expect("checkpointed");
+    bulk::settle(&conn).expect("checkpointed");
 }
 
 pub struct Load {

@@ -55,8 +55,7 @@ pub fn preload_far(db: &Path, from: i64, to: i64) {
         user: &user,
     };
     bulk::insert_windows(&conn, &windows, now).expect("windows");
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-        .expect("checkpointed");
+    bulk::settle(&conn).expect("checkpointed");
 }
 
 /// The service, its scheduler running, on the real clock.

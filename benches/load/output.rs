@@ -37,7 +37,7 @@ pub fn report_ingest(ingest: &[(Load, i64, Cost)], baselines: &Baselines) {
     println!("| --- | --- | --- |");
     let raw = median(&baselines.raw);
     println!(
-        "| raw: rusqlite, 1,000 requests a transaction (median of {}) | {raw:.0} | {:.2} |",
+        "| raw: the store's inserts, 1,000 requests a transaction (median of {}) | {raw:.0} | {:.2} |",
         samples(&baselines.raw),
         best / raw
     );

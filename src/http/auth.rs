@@ -1,20 +1,5 @@
-//! Bearer tokens and roles (`--tokens FILE`).
-//!
-//! The file holds one token per line followed by its roles, comma-separated:
-//!
-//! ```text
-//! # token                           roles
-//! 6f1c0c2e9a7b4d58b1e3a9d2c4f60718  desktop
-//! b7d2e4f6a8c0e2f4a6b8d0f2a4c6e8f0  dialer,reporting
-//! ```
-//!
-//! Roles: `desktop` (`/v1/lcm`), `telephony` (agents and calls), `dialer` (the queue, attempts
-//! and cancels, reading callbacks), `reporting` (reading callbacks), `admin` (everything).
-//! Which route needs which is declared beside the routes (`http::router`). A request without a
-//! known token gets 401, one whose token lacks the route's role 403, both in the route's
-//! envelope. Tokens are compared in constant time (`subtle`), against every known token, and
-//! are never logged. The comparison does reveal whether the presented token has the length of
-//! some known one: a length is not a secret worth the cost of hiding it.
+//! Bearer tokens and roles (`--tokens FILE`): the file, and the check of a request's token
+//! against the roles its route needs (declared beside the routes, `http::router`).
 
 use std::path::Path;
 
@@ -57,7 +42,20 @@ impl Role {
     }
 }
 
-/// The tokens from the file, each with the bit set of its roles.
+/// The tokens from the file, each with the bit set of its roles. The file holds one token per
+/// line followed by its roles, comma-separated:
+///
+/// ```text
+/// # token                           roles
+/// 6f1c0c2e9a7b4d58b1e3a9d2c4f60718  desktop
+/// b7d2e4f6a8c0e2f4a6b8d0f2a4c6e8f0  dialer,reporting
+/// ```
+///
+/// Roles: `desktop` (`/v1/lcm`), `telephony` (agents and calls), `dialer` (the queue,
+/// attempts and cancels, reading callbacks), `reporting` (reading callbacks), `admin`
+/// (everything). Tokens are compared in constant time (`subtle`), against every known token,
+/// and are never logged. The comparison does reveal whether the presented token has the
+/// length of some known one: a length is not a secret worth the cost of hiding it.
 pub struct Tokens {
     entries: Vec<(Vec<u8>, u8)>,
 }
@@ -143,8 +141,9 @@ pub enum Access {
     Roles(&'static [Role]),
 }
 
-/// Whether the request's bearer token allows `access`. With no tokens configured (loopback,
-/// or `--insecure-no-auth`), every request is allowed.
+/// Whether the request's bearer token allows `access`: without a known token 401, with one
+/// that lacks the route's roles 403, both in the route's envelope. With no tokens configured
+/// (loopback, or `--insecure-no-auth`), every request is allowed.
 pub fn check(tokens: Option<&Tokens>, access: Access, headers: &HeaderMap) -> Result<(), Problem> {
     let (Some(tokens), Access::Roles(needed)) = (tokens, access) else {
         return Ok(());

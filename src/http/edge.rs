@@ -1,9 +1,6 @@
-//! The one layer every request passes through before its handler, from the outside in: the
-//! access log, the route's token check, the body read whole within its size and time, and
-//! the deadline. What each route asks of it ([`Route`]) is declared beside the route.
-//!
-//! It is one middleware, not four: each axum `from_fn` layer clones the service below it and
-//! boxes its future for every request (BENCHMARKS.md: one edge layer).
+//! The one layer every request passes through before its handler: the access log, the
+//! route's token check, the body read whole within its size and time, and the deadline. What
+//! each route asks of it ([`Route`]) is declared beside the route.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,6 +62,9 @@ pub struct RouteEdge {
     pub route: Route,
 }
 
+/// The layer itself, from the outside in. It is one middleware, not four: each axum `from_fn`
+/// layer clones the service below it and boxes its future for every request (BENCHMARKS.md:
+/// one edge layer).
 pub async fn edge(State(at): State<RouteEdge>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();

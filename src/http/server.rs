@@ -1,20 +1,5 @@
-//! Connections: accepted at once and served by hyper, each within limits that keep one client
-//! — slow, stuck or hostile — from taking the service off the air for the others.
-//!
-//! * At most `--max-connections` are served at once. A connection that comes at the cap makes
-//!   room by closing the one that has waited longest with no request in hand (an idle
-//!   keep-alive, or one that never finished sending a request); if every one is busy with a
-//!   request, the newcomer is answered 503 at once and closed. Nothing waits in the kernel's
-//!   backlog for a place.
-//! * At most `--max-connections-per-peer` come from one address; past it, 503 at once.
-//! * `--header-timeout`: a request's line and headers must arrive within it, counted from the
-//!   connection's start or the end of the previous response (hyper's header-read timeout).
-//!   That is also how long an idle keep-alive connection is kept.
-//! * The body's own deadline, `--body-timeout`, is the edge's (`http::edge`).
-//!
-//! A connection is busy from the moment hyper hands its request to the router until the last
-//! byte of the response body is handed back to hyper; only one that is not busy is ever
-//! closed to make room, so no answer to a request is cut off.
+//! Connections: accepted at once and served by hyper, each within the [`Limits`] that keep
+//! one client — slow, stuck or hostile — from taking the service off the air for the others.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -68,7 +53,22 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(ACCEPT_BACKLOG)
 }
 
-/// How many connections are served, and how long a request's head may take.
+/// How many connections are served, and how long a request's head may take:
+///
+/// * At most `max_connections` are served at once. A connection that comes at the cap makes
+///   room by closing the one that has waited longest with no request in hand (an idle
+///   keep-alive, or one that never finished sending a request); if every one is busy with a
+///   request, the newcomer is answered 503 at once and closed. Nothing waits in the kernel's
+///   backlog for a place.
+/// * At most `max_per_peer` come from one address; past it, 503 at once.
+/// * A request's line and headers must arrive within `header_timeout`, counted from the
+///   connection's start or the end of the previous response (hyper's header-read timeout).
+///   That is also how long an idle keep-alive connection is kept.
+/// * The body's own deadline, `--body-timeout`, is the edge's (`http::edge`).
+///
+/// A connection is busy from the moment hyper hands its request to the router until the last
+/// byte of the response body is handed back to hyper; only one that is not busy is ever
+/// closed to make room, so no answer to a request is cut off.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,

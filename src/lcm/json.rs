@@ -1,11 +1,5 @@
-//! How request bodies are read as JSON, beyond what `serde_json` checks by itself.
-//!
-//! * A key given twice in one object is refused. JSON leaves its meaning open and parsers
-//!   disagree (first wins, last wins, error), which is how a request can mean one thing to a
-//!   proxy and another to redial.
-//! * Numbers keep their text (`serde_json`'s `arbitrary_precision`), so `1e400` reaches the
-//!   field that holds it and is refused there, by name, as not finite; it is not a parse error.
-//! * Nesting deeper than 128 levels, invalid UTF-8 and raw control characters are parse errors.
+//! How request bodies are read as JSON: into a tree that borrows from the body ([`Value`]),
+//! with the checks `serde_json` does not make by itself ([`parse`]).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -27,8 +21,8 @@ pub enum Unreadable {
 
 /// A JSON value read from a request body. Strings and keys borrow from the body unless they
 /// held escapes: a request is read once and dropped, and copying its twenty-odd strings and
-/// keys into a `serde_json::Value` (a map with owned keys) made reading it cost half as much
-/// again (18,000 instructions a request against 12,000, `BENCHMARKS.md`).
+/// keys into a `serde_json::Value` (a map with owned keys) cost more than the rest of reading
+/// it (BENCHMARKS.md: request bodies read in place).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value<'a> {
     Null,
@@ -83,7 +77,14 @@ impl fmt::Display for Value<'_> {
     }
 }
 
-/// Parses `body`, refusing duplicate keys at any depth.
+/// Parses `body`:
+///
+/// * A key given twice in one object is refused, at any depth. JSON leaves its meaning open
+///   and parsers disagree (first wins, last wins, error), which is how a request can mean one
+///   thing to a proxy and another to redial.
+/// * Numbers keep their text (`serde_json`'s `arbitrary_precision`), so `1e400` reaches the
+///   field that holds it and is refused there, by name, as not finite; it is not a parse error.
+/// * Nesting deeper than 128 levels, invalid UTF-8 and raw control characters are parse errors.
 ///
 /// One pass: the value is built by a visitor that notices a key it has already inserted.
 /// A body that is not JSON is reported as such even when a duplicate came before the fault.

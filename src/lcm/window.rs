@@ -1,12 +1,5 @@
-//! Callback windows: the local dates and times a desktop sends, and the UTC instants they mean.
-//!
-//! Rules (README: Time):
-//! * local times are read in the request's `TimeZone` if it has one, else the service's
-//!   `--timezone`, with the daylight-saving rules of [`crate::zone`];
-//! * an end before the start is refused; an end equal to the start is a point window that lasts
-//!   `--min-window`;
-//! * with calling hours ([`crate::hours`]), the window is clipped to them in the same zone; the
-//!   window as requested is kept beside the clipped one.
+//! Callback windows: the local dates and times a desktop sends, and the UTC instants they mean
+//! in a zone (README: Time).
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -60,7 +53,10 @@ impl LocalWindow {
         }
     }
 
-    /// Reads the window in `zone`. A point window (start equal to end) lasts `min_window`.
+    /// Reads the window in `zone` (the request's `TimeZone`, else `--timezone`), with the
+    /// daylight-saving rules of [`crate::zone`]. An end before the start is refused; a point
+    /// window (start equal to end) lasts `min_window`. Calling hours clip it afterwards
+    /// ([`UtcWindow::clip`]), and the window as requested is kept beside the clipped one.
     pub fn resolve(&self, zone: Tz, min_window: Duration) -> Result<UtcWindow, Reversed> {
         let local_start = format_local(self.start);
         let local_end = format_local(self.end);

@@ -1,10 +1,6 @@
-//! The due-window worker. Its step, [`tick`], is a function of `now`: it moves parked
-//! callbacks whose hour is near onto the agenda, stages the redial events of windows about to
-//! open, opens the windows whose time has come, expires the ones that ended, pauses the ones
-//! whose calling hours closed, applies owner-absent fallbacks, returns leases that ran out,
-//! and says when it next has work. The loop around it, [`Scheduler::run`], only sleeps until
-//! that instant, or until a commit brings an earlier one, or until the clock is moved (tests).
-//! There is no polling beat.
+//! The due-window worker: its step, [`tick`], a function of `now`, and the loop around it,
+//! [`Scheduler::run`], which only sleeps until the next instant that matters. There is no
+//! polling beat.
 
 pub mod housekeeping;
 
@@ -54,7 +50,11 @@ impl Outcome {
     }
 }
 
-/// One step of the scheduler at `now`, inside the writer's transaction.
+/// One step of the scheduler at `now`, inside the writer's transaction: it moves parked
+/// callbacks whose hour is near onto the agenda, stages the redial events of windows about to
+/// open, opens the windows whose time has come, expires the ones that ended, pauses the ones
+/// whose calling hours closed, applies owner-absent fallbacks, returns leases that ran out,
+/// and says when it next has work.
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn tick(conn: &Connection, now: DateTime<Utc>, policy: &Policy) -> Result<Outcome, StoreError> {
     let mut outcome = Outcome {
@@ -116,7 +116,8 @@ impl Scheduler {
         Ok(outcome)
     }
 
-    /// Runs until `stop` is cancelled.
+    /// Runs until `stop` is cancelled, sleeping between ticks until the instant the last one
+    /// named, or until a commit brings an earlier one, or until the clock is moved (tests).
     pub async fn run(self, stop: CancellationToken) {
         let mut clock_moved = self.clock.subscribe();
         loop {

@@ -1,7 +1,7 @@
-//! The service: one method for each thing a user of redial can do, called by every edge (HTTP
-//! today, the bus and the test rig and the benchmark alike). A method takes typed, parsed
-//! input, runs its rules and its transaction, tells the workers what changed, and returns a
-//! domain result or an [`Error`]. This is where an operation's rules are found.
+//! The service: one method for each thing a user of redial can do, called by every edge (the
+//! HTTP handlers, the test rig, the benchmark). A method takes typed, parsed input, runs its
+//! rules and its transaction, tells the workers what changed, and returns a result or an
+//! [`Error`].
 //!
 //! - [`outcome`]: set a business outcome with a personal callback.
 //! - [`telephony`]: agents logging in and out, calls registered and ended.

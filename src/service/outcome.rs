@@ -1,18 +1,5 @@
 //! Setting a business outcome with a personal callback
-//! (`SetBusinessOutcomeWithPersonalCallback`). Rules (README: The API):
-//!
-//! * The call must be registered, with the request's AccountNumber, and the request's agent
-//!   logged in or on an active call.
-//! * An identical retry (every `data` field the same; `source` names the sending application
-//!   and is not part of the request's meaning) changes nothing and answers the same
-//!   `callback_id`, even if the agent has left since: the client must get the answer its first
-//!   try got.
-//! * A different request for the same callid replaces the outcome; the replaced row moves to
-//!   `outcome_history`. The new callback supersedes the contact's live one, if any.
-//! * The window is read in the request's zone (else `--timezone`), clipped to calling hours,
-//!   and refused if it is reversed, over, or starts beyond the horizon. A window that has
-//!   started is opened in the same transaction, so its redial is on the queue when the client
-//!   hears of success.
+//! (`SetBusinessOutcomeWithPersonalCallback`): its rules and its transaction.
 
 use std::sync::Arc;
 
@@ -38,6 +25,20 @@ struct Stored {
 
 impl Service {
     /// Stores the outcome and its callback; returns the callback's id once it is committed.
+    /// Rules (README: The API):
+    ///
+    /// * The call must be registered, with the request's AccountNumber, and the request's
+    ///   agent logged in or on an active call.
+    /// * An identical retry (every `data` field the same; `source` names the sending
+    ///   application and is not part of the request's meaning) changes nothing and answers the
+    ///   same `callback_id`, even if the agent has left since: the client must get the answer
+    ///   its first try got.
+    /// * A different request for the same callid replaces the outcome; the replaced row moves
+    ///   to `outcome_history`. The new callback supersedes the contact's live one, if any.
+    /// * The window is read in the request's zone (else `--timezone`), clipped to calling
+    ///   hours, and refused if it is reversed, over, or starts beyond the horizon. A window
+    ///   that has started is opened in the same transaction, so its redial is on the queue
+    ///   when the client hears of success.
     pub async fn set_outcome(
         &self,
         request: PersonalCallback,

@@ -1,14 +1,5 @@
 //! `redial backup`: an online, consistent copy of the database with SQLite's backup API.
-//!
-//! The copy is taken in one step, inside one read transaction: it is the database as of one
-//! commit, and the service keeps writing meanwhile (WAL readers do not block the writer). A
-//! step that finds the database busy or locked copied nothing and is tried again, for up to
-//! [`PATIENCE`]; then the backup fails and says so. The copy is written to a temporary file
-//! beside `out`, checked with `PRAGMA integrity_check`, and renamed into place, so `out` is
-//! either a whole, sound copy or absent.
-//!
-//! Restore: stop the service, replace the database file with the copy, delete the old file's
-//! `-wal` and `-shm` companions if present, start the service.
+//! Restoring is in the README (Backup and restore).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -33,6 +24,13 @@ pub struct Copied {
 }
 
 /// Copies the database at `db` to `out`, which must not exist.
+///
+/// The copy is taken in one step, inside one read transaction: it is the database as of one
+/// commit, and the service keeps writing meanwhile (WAL readers do not block the writer). A
+/// step that finds the database busy or locked copied nothing and is tried again, for up to
+/// [`PATIENCE`]; then the backup fails and says so. The copy is written to a temporary file
+/// beside `out`, checked with `PRAGMA integrity_check`, and renamed into place, so `out` is
+/// either a whole, sound copy or absent.
 pub fn backup(db: &Path, out: &Path) -> Result<Copied, StoreError> {
     backup_within(db, out, PATIENCE)
 }

@@ -72,6 +72,12 @@ pub fn insert_windows(
     ])
 }
 
+/// Copies the WAL into the database file and empties it, so that what is measured next starts
+/// from a settled file.
+pub fn settle(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

@@ -1,27 +1,6 @@
-//! Checkpoints off the writer's path. SQLite's automatic checkpoint runs inside the commit that
-//! crosses the threshold, so one request in a thousand pays for copying the whole WAL back into
-//! the database and an fsync of the database file. Here the writer only notices, after a commit,
-//! that the WAL holds more than [`CHECKPOINT_AT`] frames, and hands the work to this thread,
-//! whose own connection copies what it can without blocking the writer (`PASSIVE`). Should the
-//! WAL still grow past [`WAL_LIMIT`] frames (a checkpoint that cannot keep up), the writer
-//! checkpoints itself, which bounds the file.
-//!
-//! The length comes from SQLite's WAL hook, called by each commit with the number of frames in
-//! the log. The file's size does not tell: SQLite writes the log again from its start once a
-//! checkpoint has copied all of it, and never shrinks the file, so a file that had once grown
-//! past the threshold asked for a checkpoint after every commit, and the same hot pages were
-//! copied and the database fsynced over and over.
-//!
-//! The log starts again only if the writer begins a transaction after a checkpoint has copied
-//! all of it. Under steady load the writer's next group has begun before the background
-//! checkpoint ends, so that never happens by itself: asking again after every commit copied a
-//! few new frames and fsynced the database each time, on the core the requests need, and
-//! asking less often let the log run to [`WAL_LIMIT`], where the writer checkpoints itself
-//! (`RESTART`) in the path of requests, waiting on the background thread and on readers. So
-//! each cycle of the log goes ([`Cycle`]): past [`CHECKPOINT_AT`] frames the background thread
-//! is asked to copy the log; once it has, the writer copies the few frames committed since,
-//! itself, between two groups (a few hundred at most, a few milliseconds), and its next
-//! transaction starts the log again.
+//! Checkpoints off the writer's path: the writer notices after a commit how long the WAL is
+//! and asks a thread of its own to copy it back into the database ([`Cycle`]); SQLite's own
+//! automatic checkpoint, inside the commit that crosses its threshold, is off.
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -38,8 +17,7 @@ use super::StoreError;
 
 /// Frames in the WAL past which a background checkpoint is asked for (about 16 MiB with 4 KiB
 /// pages). The longer the log, the more often a hot page (the end of a table or of an index
-/// filled in order) is copied once for many commits: 4,000 frames wrote a tenth less per LCM
-/// request than 1,000.
+/// filled in order) is copied once for many commits (BENCHMARKS.md: checkpoints).
 pub const CHECKPOINT_AT: i32 = 4_000;
 /// Frames in the WAL past which the writer checkpoints in its own thread (about 256 MiB).
 pub const WAL_LIMIT: i32 = 65_536;
@@ -66,6 +44,23 @@ pub struct Checkpoints {
 }
 
 /// Where the log is in its cycle, for the writer.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses the threshold, so one
+/// request in a thousand would pay for copying the whole WAL back and an fsync of the
+/// database file. Here, past [`CHECKPOINT_AT`] frames the background thread is asked, once,
+/// to copy what it can without blocking the writer (`PASSIVE`); once it has, the writer copies
+/// the few frames committed since, itself, between two groups, and its next transaction
+/// starts the log again from the beginning. The log starts again only if a transaction
+/// begins after a checkpoint has copied all of it, and under steady load the writer's next
+/// group always begins before the background checkpoint ends: asking after every commit
+/// copied a few frames and fsynced the database each time, and asking less often let the log
+/// run to [`WAL_LIMIT`], where the writer checkpoints itself (`RESTART`) in the path of
+/// requests. Should the log still grow past [`WAL_LIMIT`] (a checkpoint that cannot keep
+/// up), the writer does that, which bounds the file.
+///
+/// The length comes from SQLite's WAL hook, called by each commit with the number of frames
+/// in the log. The file's size does not tell: SQLite never shrinks it, so a file that had once
+/// grown past the threshold asked for a checkpoint after every commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cycle {
     /// The log's length when the background thread was asked to copy it; 0 if not yet.

@@ -163,7 +163,7 @@ pub fn finish_open(
 /// The batch is read first, with what the dialer receives (`event_details` joined by key, in
 /// the order the lease takes them), and its narrow queue rows are then rewritten by id. That
 /// is one statement less per lease than an `UPDATE ... RETURNING` followed by reading the
-/// details back, and no temporary table for the returned ids: 6% of a lease of 1,000.
+/// details back, and no temporary table for the returned ids (BENCHMARKS.md: the lease).
 pub fn lease(
     conn: &Connection,
     consumer: &str,

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::events::{self, ids_json, Withdraw};
 use super::sql::local_time;
 use super::telephony::{agent_is_present, present};
-use crate::lcm::{PersonalCallback, UserId, UtcWindow};
+use crate::lcm::{AccountNumber, PersonalCallback, UserId, UtcWindow};
 use crate::lifecycle::decide::{
     self, agenda_slot, first_chance, restage, Absence, AfterAttempt, Live, Moved, Span, Step,
     STAGE_AHEAD,
@@ -115,7 +115,16 @@ pub fn create(
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<Created, rusqlite::Error> {
-    let now_ms = now.timestamp_millis();
+    let superseded = supersede(conn, &req.account_number, now)?;
+    insert(conn, req, window, superseded, now, policy)
+}
+
+/// Ends the contact's live callback, if it has one, as `superseded`; returns its id.
+pub fn supersede(
+    conn: &Connection,
+    account: &AccountNumber,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, rusqlite::Error> {
     // Looked up first, not found by an UPDATE ... RETURNING: RETURNING costs a temporary
     // table on every run, and most requests have no live callback to supersede.
     let superseded: Option<i64> = conn
@@ -123,7 +132,7 @@ pub fn create(
             "SELECT id FROM callbacks
              WHERE account_number = ?1 AND state IN ('scheduled', 'due')",
         )?
-        .query_row([&req.account_number], |r| r.get(0))
+        .query_row([account], |r| r.get(0))
         .optional()?;
     if let Some(old) = superseded {
         conn.prepare_cached(
@@ -131,9 +140,24 @@ pub fn create(
                  staged = 0, updated_at = ?2
              WHERE id = ?1",
         )?
-        .execute(params![old, now_ms])?;
+        .execute(params![old, now.timestamp_millis()])?;
         events::withdraw(conn, old, Withdraw::Open, now)?;
     }
+    Ok(superseded)
+}
+
+/// Inserts the `scheduled` callback of `req`, recording the one it `supersedes`. The
+/// contact must have no live callback left (the database refuses a second): [`create`]
+/// supersedes it first; the ingest benchmark's baselines call this alone.
+pub fn insert(
+    conn: &Connection,
+    req: &PersonalCallback,
+    window: &UtcWindow,
+    superseded: Option<i64>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Created, rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
     let (start, end) = (
         window.start.timestamp_millis(),
         window.end.timestamp_millis(),

@@ -1,12 +1,7 @@
 //! The SQLite file: its schema, the single writer that commits in groups, and the read
 //! connections. Statements live in the submodules named after what they own; nothing outside
-//! `store` writes SQL.
-//!
-//! A bound `LIMIT` is written `LIMIT ?N + 0`. SQLite reads the value of a bare `LIMIT ?N`
-//! while planning, and so marks the statement to be prepared again whenever `?N` is bound:
-//! every lease, tick and purge batch paid a fresh prepare (a tenth of the writer's time when
-//! dispatching). An expression is not read at planning time. The unit test
-//! `bound_limits_do_not_reprepare` pins this.
+//! `store` writes SQL. A bound `LIMIT` is written `LIMIT ?N + 0` (see the test
+//! `bound_limits_do_not_reprepare`).
 
 pub mod backup;
 pub mod bulk;
@@ -270,8 +265,10 @@ mod tests {
         );
     }
 
-    /// See the module doc: a bound `LIMIT` written as an expression is prepared once, and
-    /// every statement of the store writes it so.
+    /// SQLite reads the value of a bare `LIMIT ?N` while planning, and so marks the statement
+    /// to be prepared again whenever `?N` is bound: every lease, tick and purge batch paid a
+    /// fresh prepare (BENCHMARKS.md: bound LIMITs). An expression is not read at planning
+    /// time, so it is prepared once; every statement of the store writes it so.
     #[test]
     fn bound_limits_do_not_reprepare() {
         let conn = Connection::open_in_memory().unwrap();

@@ -1,20 +1,6 @@
-//! The one writer. A dedicated thread owns the only write connection; requests reach it over a
-//! bounded channel and are committed in groups: the thread takes every request waiting (up to
-//! `batch_max`), runs them one after the other in one transaction, commits once, and only then
-//! answers them. One fsync is shared by the whole group, which is what makes
-//! `synchronous=FULL` affordable.
-//!
-//! A request refuses (bad call id, finished callback, ...) before it writes, so a refusal
-//! leaves nothing to undo and costs the others nothing; that is why no savepoint per request is
-//! needed, whose page copies were a fifth of the writer's time. The writer checks the rule: a
-//! request that fails after writing fails its whole group (see `run_group`).
-//!
-//! Leases go first. A dialer waiting for a lease holds up calls to customers, and when a burst
-//! of windows opens at one instant every lease committed together with the acks, scheduler
-//! ticks and new callbacks waiting at the same moment is a lease answered later. Requests sent
-//! with [`WriterHandle::write_first`] therefore form a group of their own whenever any are
-//! waiting; the others wait for the next group, but never behind more than [`PASS_OVER_MAX`]
-//! groups that went first.
+//! The one writer: a thread that owns the only write connection and commits the requests
+//! waiting for it in groups, one transaction and one fsync a group, answering each request
+//! only after its group's commit. Leases go first ([`Lane`]).
 
 use std::collections::VecDeque;
 use std::thread::JoinHandle;
@@ -85,7 +71,12 @@ where
     }
 }
 
-/// Which requests a group takes.
+/// Which requests a group takes. A dialer waiting for a lease holds up calls to customers,
+/// and when a burst of windows opens at one instant, every lease committed together with the
+/// acks, ticks and new callbacks waiting at the same moment is a lease answered later.
+/// Requests sent with [`WriterHandle::write_first`] therefore form a group of their own
+/// whenever any are waiting; the others wait for the next group, but never behind more than
+/// [`PASS_OVER_MAX`] groups that went first (BENCHMARKS.md: leases first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lane {
     /// Ahead of the others ([`WriterHandle::write_first`]).
@@ -302,7 +293,9 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn Job>>) {
 }
 
 /// Runs every job of the group in the open transaction. A job may refuse only before it has
-/// written anything; that costs the others nothing. A job that fails after writing, or an
+/// written anything (a bad call id, a finished callback, ...); that leaves nothing to undo
+/// and costs the others nothing, which is why there is no savepoint per request, whose page
+/// copies cost the writer more than anything else it saves (BENCHMARKS.md: no savepoints). A job that fails after writing, or an
 /// error that made SQLite abandon the transaction, fails the whole group: it is rolled back and
 /// every request in it answered with the error, so nothing is ever half done.
 fn run_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
