@@ -2,7 +2,7 @@
 //! writes. A replaced outcome moves to `outcome_history`.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 use super::telephony::present;
 use crate::lcm::{AccountNumber, CallId, PersonalCallback, UserId};
@@ -84,24 +84,12 @@ pub fn save(
     let now_ms = now.timestamp_millis();
     let Some(current) = replacing else {
         conn.prepare_cached(
-            "INSERT INTO outcomes (callid, account_number, outcome_id, business_outcome,
-                 user_id, agent_comments, lead_score, target_amount, source, callback_id,
-                 received_at)
+            "INSERT INTO outcomes (account_number, outcome_id, business_outcome, user_id,
+                 agent_comments, lead_score, target_amount, source, callback_id, received_at,
+                 callid)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
-        .execute(params![
-            req.callid,
-            req.account_number,
-            req.outcome_id,
-            req.business_outcome,
-            req.user_id,
-            req.agent_comments,
-            req.lead_score,
-            req.target_amount,
-            source,
-            callback_id,
-            now_ms
-        ])?;
+        .execute(row(req, &source, &callback_id, &now_ms, &req.callid))?;
         return Ok(());
     };
     conn.prepare_cached(
@@ -114,23 +102,35 @@ pub fn save(
     )?
     .execute(params![current, now_ms])?;
     conn.prepare_cached(
-        "UPDATE outcomes SET account_number = ?2, outcome_id = ?3, business_outcome = ?4,
-             user_id = ?5, agent_comments = ?6, lead_score = ?7, target_amount = ?8,
-             source = ?9, callback_id = ?10, received_at = ?11
-         WHERE id = ?1",
+        "UPDATE outcomes SET account_number = ?1, outcome_id = ?2, business_outcome = ?3,
+             user_id = ?4, agent_comments = ?5, lead_score = ?6, target_amount = ?7,
+             source = ?8, callback_id = ?9, received_at = ?10
+         WHERE id = ?11",
     )?
-    .execute(params![
-        current,
-        req.account_number,
-        req.outcome_id,
-        req.business_outcome,
-        req.user_id,
-        req.agent_comments,
-        req.lead_score,
-        req.target_amount,
+    .execute(row(req, &source, &callback_id, &now_ms, &current))?;
+    Ok(())
+}
+
+/// An outcome row's values, `?1` to `?10`, in the order both of [`save`]'s statements name
+/// them; `?11` is `last`: the call (a new row) or the row replaced.
+fn row<'a>(
+    req: &'a PersonalCallback,
+    source: &'a Option<&str>,
+    callback_id: &'a i64,
+    received_at: &'a i64,
+    last: &'a dyn ToSql,
+) -> [&'a dyn ToSql; 11] {
+    [
+        &req.account_number,
+        &req.outcome_id,
+        &req.business_outcome,
+        &req.user_id,
+        &req.agent_comments,
+        &req.lead_score,
+        &req.target_amount,
         source,
         callback_id,
-        now_ms
-    ])?;
-    Ok(())
+        received_at,
+        last,
+    ]
 }

@@ -18,15 +18,32 @@ fn unreadable(what: &str, seen: &str, why: impl std::fmt::Display) -> FromSqlErr
     FromSqlError::Other(format!("stored {what} {seen:?} does not read back: {why}").into())
 }
 
-/// Written and read by `as_str` and `parse`.
-macro_rules! by_name {
+/// Written as the text `as_str` gives.
+macro_rules! as_text {
     ($($type:ty),+) => {$(
         impl ToSql for $type {
             fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
                 Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.as_str().as_bytes())))
             }
         }
+    )+};
+}
 
+as_text!(
+    CallbackState,
+    EndReason,
+    EventKind,
+    AttemptResult,
+    CallState,
+    Fallback,
+    CallId,
+    AccountNumber,
+    UserId
+);
+
+/// Read back by `parse`.
+macro_rules! by_name {
+    ($($type:ty),+) => {$(
         impl FromSql for $type {
             fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
                 let name = text(value)?;
@@ -50,12 +67,6 @@ by_name!(
 /// Identifiers are checked by their own rule on the way back too.
 macro_rules! identifier {
     ($($type:ty),+) => {$(
-        impl ToSql for $type {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.as_str().as_bytes())))
-            }
-        }
-
         impl FromSql for $type {
             fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
                 let stored = text(value)?;
