@@ -406,3 +406,143 @@ SELECT c.id,
        strftime('%Y-%m-%dT%H:%M:%fZ', c.created_at / 1000.0, 'unixepoch') AS created_at_utc,
        strftime('%Y-%m-%dT%H:%M:%fZ', c.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
 FROM callbacks_shown c;
+
+-- step 10: the rest of the LCM family
+-- Every write message sets an outcome row but one (SetPersonalCallbackWithComments), and not
+-- every message carries OutcomeId and BusinessOutcome: both may be NULL now. Removing a NOT NULL
+-- leaves every stored row as it is, so the table definitions are rewritten in place, as step 8
+-- did. `message` names the subtopic that set the row, `call_outcome` the telephony outcome
+-- (SetBusinessOutcomeWithCallOutcome, SetCallOutcomeWithComments: 5 DNC, 9 Reject, ...).
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema
+SET sql = replace(replace(sql,
+    'outcome_id        INTEGER NOT NULL,', 'outcome_id        INTEGER,'),
+    'business_outcome  INTEGER NOT NULL,', 'business_outcome  INTEGER,')
+WHERE type = 'table' AND name IN ('outcomes', 'outcome_history');
+PRAGMA writable_schema = RESET;
+ALTER TABLE outcomes ADD COLUMN message TEXT NOT NULL
+    DEFAULT 'SetBusinessOutcomeWithPersonalCallback';
+ALTER TABLE outcomes ADD COLUMN call_outcome INTEGER;
+ALTER TABLE outcome_history ADD COLUMN message TEXT NOT NULL
+    DEFAULT 'SetBusinessOutcomeWithPersonalCallback';
+ALTER TABLE outcome_history ADD COLUMN call_outcome INTEGER;
+
+-- A normal callback (SetBusinessOutcomeWithCallback) belongs to no agent: any may take it,
+-- and user_id is who set it. `message` names the subtopic that asked for the callback; the
+-- comments are those of SetPersonalCallbackWithComments, which sets no outcome row.
+ALTER TABLE callbacks ADD COLUMN kind TEXT NOT NULL DEFAULT 'personal'
+    CHECK (kind = 'personal' OR kind = 'normal');
+ALTER TABLE callbacks ADD COLUMN message TEXT NOT NULL
+    DEFAULT 'SetBusinessOutcomeWithPersonalCallback';
+ALTER TABLE callbacks ADD COLUMN agent_comments TEXT;
+ALTER TABLE callbacks ADD COLUMN lead_score REAL;
+ALTER TABLE callbacks ADD COLUMN target_amount REAL;
+
+-- An agent's live personal callbacks, in window order: GetPersonalCallbackList, and the
+-- owner-absent deadlines when the agent leaves (which used callbacks_open_by_agent).
+CREATE INDEX callbacks_live_by_agent ON callbacks (user_id, window_start)
+    WHERE state IN ('scheduled', 'due') AND kind = 'personal';
+DROP INDEX callbacks_open_by_agent;
+
+-- Ready events any agent may take (normal callbacks, and personal ones fallen back to any
+-- agent), for a lease that names an agent: theirs and these.
+CREATE INDEX events_ready_normal ON events (available_at) WHERE state = 'ready' AND personal = 0;
+
+-- Contacts on the do-not-call list: set by a DNC telephony outcome, with who and when.
+CREATE TABLE dnc (
+    account_number  TEXT PRIMARY KEY,
+    since           INTEGER NOT NULL,
+    callid          TEXT,
+    user_id         TEXT,
+    message         TEXT,
+    source          TEXT
+) WITHOUT ROWID;
+
+-- What the telephony side says of a contact when it registers a call (POST /v1/calls): its
+-- campaign and contact ids, and its modes (the numbers a callback may dial).
+CREATE TABLE contacts (
+    account_number  TEXT PRIMARY KEY,
+    campaign_id     TEXT,
+    contact_id      TEXT,
+    updated_at      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE contact_modes (
+    account_number  TEXT NOT NULL,
+    mode_id         INTEGER NOT NULL,
+    description     TEXT NOT NULL,
+    cvalue          TEXT NOT NULL,
+    PRIMARY KEY (account_number, mode_id)
+) WITHOUT ROWID;
+-- The number a redial is for, when the contact's modes name it.
+ALTER TABLE event_details ADD COLUMN cvalue TEXT;
+
+-- The outcome catalogue (--outcomes FILE): what OutcomeId and BusinessOutcome values mean.
+-- `closes`: the outcome is final for the contact; its live callback ends.
+CREATE TABLE outcome_catalogue (
+    outcome_id   INTEGER PRIMARY KEY,
+    description  TEXT NOT NULL,
+    campaign_id  TEXT,
+    parent_id    INTEGER,
+    closes       INTEGER NOT NULL DEFAULT 0 CHECK (closes = 0 OR closes = 1)
+);
+CREATE INDEX outcome_catalogue_by_parent ON outcome_catalogue (parent_id);
+
+-- Every outcome ever set, current and replaced, with the message that set it and the
+-- catalogue's descriptions where it has them.
+DROP VIEW v_outcomes;
+CREATE VIEW v_outcomes AS
+SELECT o.id AS outcome, 'current' AS status, o.message, o.callid, o.account_number,
+       o.outcome_id, oc.description AS outcome_description, o.business_outcome,
+       bc.description AS business_outcome_description, o.call_outcome, o.user_id,
+       o.agent_comments, o.lead_score, o.target_amount, o.source, o.callback_id,
+       strftime('%Y-%m-%dT%H:%M:%fZ', o.received_at / 1000.0, 'unixepoch') AS received_at_utc,
+       NULL AS replaced_at_utc
+FROM outcomes o
+LEFT JOIN outcome_catalogue oc ON oc.outcome_id = o.outcome_id
+LEFT JOIN outcome_catalogue bc ON bc.outcome_id = o.business_outcome
+UNION ALL
+SELECT h.outcome, 'replaced', h.message, h.callid, h.account_number,
+       h.outcome_id, oc.description, h.business_outcome, bc.description, h.call_outcome,
+       h.user_id, h.agent_comments, h.lead_score, h.target_amount, h.source, h.callback_id,
+       strftime('%Y-%m-%dT%H:%M:%fZ', h.received_at / 1000.0, 'unixepoch'),
+       strftime('%Y-%m-%dT%H:%M:%fZ', h.replaced_at / 1000.0, 'unixepoch')
+FROM outcome_history h
+LEFT JOIN outcome_catalogue oc ON oc.outcome_id = h.outcome_id
+LEFT JOIN outcome_catalogue bc ON bc.outcome_id = h.business_outcome;
+
+DROP VIEW v_callbacks;
+CREATE VIEW v_callbacks AS
+SELECT c.id,
+       c.shown_state AS state,
+       c.kind,
+       c.message,
+       c.callid,
+       c.account_number,
+       c.callback_mode_id,
+       c.user_id,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_start / 1000, 'unixepoch') AS window_start_utc,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_end / 1000, 'unixepoch')   AS window_end_utc,
+       c.window_start_local,
+       c.window_end_local,
+       c.local_start,
+       c.local_end,
+       c.timezone,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.requested_start / 1000, 'unixepoch') AS requested_start_utc,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.requested_end / 1000, 'unixepoch')   AS requested_end_utc,
+       c.calling_hours,
+       c.requested_start IS NOT NULL
+           AND (c.requested_start <> c.window_start OR c.requested_end <> c.window_end) AS clipped,
+       c.attempts,
+       c.personal,
+       c.end_reason,
+       c.fallback,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.fallback_at / 1000.0, 'unixepoch') AS fallback_at_utc,
+       c.start_dst,
+       c.end_dst,
+       c.supersedes,
+       c.agent_comments,
+       c.lead_score,
+       c.target_amount,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.created_at / 1000.0, 'unixepoch') AS created_at_utc,
+       strftime('%Y-%m-%dT%H:%M:%fZ', c.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
+FROM callbacks_shown c;

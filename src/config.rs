@@ -75,6 +75,10 @@ pub struct Config {
     /// SQLite database file; created, with its folder, on first start.
     #[arg(long, env = "REDIAL_DB", default_value = "data/redial.db")]
     pub db: PathBuf,
+    /// The outcome catalogue, a CSV or JSON file (README: The outcome catalogue), loaded in place
+    /// of the one stored; without it, the stored one stays.
+    #[arg(long, env = "REDIAL_OUTCOMES")]
+    pub outcomes: Option<PathBuf>,
     /// IANA zone in which callback windows without their own `TimeZone` are read.
     #[arg(long, env = "REDIAL_TIMEZONE", default_value = "UTC", value_parser = parse_zone)]
     pub timezone: Tz,

@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: flags and environment, checked once; [`policy`]: the rules they set.
+//! - [`config`]: flags and environment, checked once; [`policy`]: the rules they set;
+//!   [`catalogue`]: the outcome catalogue they may load.
 //! - [`clock`]: where "now" comes from (the system clock, or one a test sets).
 //! - [`zone`]: local times and UTC instants under a zone's daylight-saving rules;
 //!   [`hours`]: calling hours in a contact's zone.
@@ -23,6 +24,7 @@
 //! - [`logs`]: where log lines go and how JSON lines are written.
 //! - [`memory`]: how the process takes memory from the kernel (no transparent huge pages).
 
+pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod dialer;
@@ -73,6 +75,13 @@ pub async fn serve(
              outcomes and read the queue; give --tokens FILE, or --insecure-no-auth to accept that"
         ),
     };
+    // Read before anything starts, so that a bad file stops nothing half begun.
+    let entries = config
+        .outcomes
+        .as_deref()
+        .map(catalogue::load)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let (store, writer) = Store::open(&config.store_options())
         .with_context(|| format!("cannot start on {}", config.db.display()))?;
     tracing::info!(
@@ -83,7 +92,14 @@ pub async fn serve(
     );
 
     let stop = CancellationToken::new();
-    let service = Service::new(store, clock, config.policy(), stop.clone());
+    let mut service = Service::new(store, clock, config.policy(), stop.clone());
+    let outcomes = service
+        .load_catalogue(entries)
+        .await
+        .context("cannot load the outcome catalogue")?;
+    if outcomes > 0 {
+        tracing::info!(outcomes, "outcome catalogue loaded");
+    }
     let workers = TaskTracker::new();
     workers.spawn(service.scheduler().run(stop.clone()));
     workers.spawn(

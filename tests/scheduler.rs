@@ -400,6 +400,50 @@ async fn the_user_filter_narrows_to_one_agents_personal_callbacks() {
     assert_eq!(rest[0].user_id.as_str(), "anna");
 }
 
+/// A normal callback is the campaign's: any agent's dialer takes it, with its own agent's
+/// personal callbacks, and an unfiltered lease takes it too.
+#[tokio::test]
+async fn a_normal_callback_goes_to_any_agent() {
+    let rig = Rig::new(Policy::default());
+    rig.login("anna", true).await;
+    rig.login("bob", true).await;
+    let ncb = rig.normal_callback("N", "anna", at(13, 0), at(15, 0)).await;
+    rig.callback("A", "anna", at(13, 0), at(15, 0)).await;
+    rig.tick_at(at(13, 0)).await;
+    let bobs = rig.lease("bob-dialer", Some("bob")).await;
+    assert_eq!(
+        bobs.len(),
+        1,
+        "bob takes the normal callback, not anna's own"
+    );
+    assert_eq!(bobs[0].callback_id, ncb);
+    assert!(!bobs[0].personal);
+    assert_eq!(bobs[0].user_id.as_str(), "anna", "the agent who set it");
+    let annas = rig.lease("anna-dialer", Some("anna")).await;
+    assert_eq!(annas.len(), 1);
+    assert!(annas[0].personal);
+    let kind: String = rig
+        .sql("SELECT kind FROM callbacks WHERE id = ?1", ncb)
+        .await;
+    assert_eq!(kind, "normal");
+}
+
+/// The owner-absent rule is about a personal callback's owner: a normal one has none, so the
+/// agent who set it leaving changes nothing.
+#[tokio::test]
+async fn a_normal_callback_has_no_owner_absent_deadline() {
+    let rig = Rig::new(Policy::default());
+    rig.login("anna", true).await;
+    let ncb = rig.normal_callback("N", "anna", at(13, 0), at(15, 0)).await;
+    rig.login("anna", false).await;
+    let opened = rig.tick_at(at(13, 0)).await;
+    assert_eq!(opened.next_wake, Some(at(15, 0)), "no deadline 15m on");
+    let later = rig.tick_at(at(13, 30)).await;
+    assert_eq!(later.fallbacks, 0);
+    assert_eq!(rig.state(ncb).await.0, "due");
+    assert_eq!(rig.lease("campaign", None).await.len(), 1);
+}
+
 #[tokio::test]
 async fn owner_absent_expire() {
     let rig = Rig::new(Policy::default());
@@ -484,8 +528,8 @@ async fn owner_absent_any_agent() {
         .sql("SELECT state FROM events WHERE id = ?1", personal[0].id)
         .await;
     assert_eq!(state, "withdrawn");
-    assert!(rig.lease("agent-dialer", Some("agent")).await.is_empty());
-    let anyone = rig.lease("campaign", None).await;
+    // Now any agent may take it, as a normal callback: another agent's dialer leases it.
+    let anyone = rig.lease("campaign", Some("another-agent")).await;
     assert_eq!(anyone.len(), 1);
     assert!(!anyone[0].personal);
     let fallback: String = rig

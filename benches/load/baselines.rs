@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use redial::lcm::{Envelope, PersonalCallback, UtcWindow};
+use redial::lcm::{Disposition, Envelope, Message, UtcWindow};
 use redial::policy::Policy;
 use redial::store::{lifecycle, open_write_connection, outcomes, Synchronous};
 use rusqlite::TransactionBehavior;
@@ -18,10 +18,13 @@ use crate::ingest::{lcm_body, register_calls};
 use crate::{tomorrow, Plan};
 
 /// Request `i` as the service receives it: the ingest body parsed, its window resolved.
-fn request(i: usize, day: &str) -> (PersonalCallback, UtcWindow) {
+fn request(i: usize, day: &str) -> (Disposition, UtcWindow) {
     let (_, parsed) = Envelope::parse(&lcm_body(i, day));
-    let request = parsed.expect("a valid request").callback;
-    let window = request
+    let Message::Disposition(request) = parsed.expect("a valid request").message else {
+        panic!("the ingest body is a disposition");
+    };
+    let asked = request.callback.as_ref().expect("a callback asked");
+    let window = asked
         .window
         .resolve(chrono_tz::Tz::UTC, Duration::minutes(15))
         .expect("a window")
@@ -45,9 +48,10 @@ fn baseline(scratch: &Path, name: &str, rows: usize, per_tx: usize) -> f64 {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .expect("begin");
         for (request, window) in chunk {
-            let created =
-                lifecycle::insert(&tx, request, window, None, now, &policy).expect("callback");
-            outcomes::save(&tx, request, None, created.id, None, now).expect("outcome");
+            let asked = request.callback.as_ref().expect("a callback asked");
+            let created = lifecycle::insert(&tx, request, asked, window, None, now, &policy)
+                .expect("callback");
+            outcomes::save(&tx, request, None, Some(created.id), None, now).expect("outcome");
         }
         tx.commit().expect("commit");
     }

@@ -46,6 +46,9 @@ impl From<service::Error> for Problem {
         let status = match &e {
             E::UnknownCall(_)
             | E::AccountMismatch { .. }
+            | E::DoNotCall { .. }
+            | E::NotInCatalogue { .. }
+            | E::ClosingWithCallback { .. }
             | E::AgentNotLoggedIn(_)
             | E::WindowReversed(_)
             | E::WindowOver { .. }

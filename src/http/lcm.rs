@@ -1,4 +1,4 @@
-//! `POST /v1/lcm`: the LCM message endpoint.
+//! `POST /v1/lcm`: the LCM message endpoint, for every message of the family.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -10,21 +10,36 @@ use super::edge::Speaks;
 use super::log::LoggedCallId;
 use super::{AppState, Problem};
 use crate::lcm::envelope::{self, Envelope};
+use crate::lcm::rows::Rows;
+use crate::lcm::Message;
 
 pub async fn post_lcm(State(app): State<AppState>, body: Bytes) -> Response {
     let (head, envelope) = Envelope::parse(&body);
-    let stored = match envelope {
-        Ok(Envelope { source, callback }) => app
-            .service
-            .set_outcome(callback, source)
-            .await
-            .map_err(Problem::from),
+    let service = &app.service;
+    let answer = match envelope {
         Err(e) => Err(Problem::from(&e)),
-    };
-    let mut response = match stored {
-        Ok(callback_id) => {
-            (StatusCode::OK, Json(envelope::success(&head, callback_id))).into_response()
+        Ok(Envelope { source, message }) => match message {
+            Message::Disposition(d) => service
+                .set_outcome(d, source)
+                .await
+                .map(|callback_id| envelope::success(&head, callback_id)),
+            Message::AgentState(state) => service
+                .agent_state(state)
+                .await
+                .map(|()| envelope::success(&head, None)),
+            Message::CallbackList(list) => service
+                .callback_list(list)
+                .await
+                .map(|rows| envelope::rows(&head, Rows::Callbacks(rows))),
+            Message::Contact(read) => service
+                .contact_read(read)
+                .await
+                .map(|rows| envelope::rows(&head, rows)),
         }
+        .map_err(Problem::from),
+    };
+    let mut response = match answer {
+        Ok(reply) => (StatusCode::OK, Json(reply)).into_response(),
         Err(problem) => problem.reply(Speaks::Lcm, &head),
     };
     response.extensions_mut().insert(LoggedCallId(head.callid));

@@ -7,9 +7,15 @@ use axum::Json;
 use serde::Serialize;
 
 use super::{json_object, AppState, Problem};
-use crate::lcm::fields::Fields;
+use crate::lcm::fields::{describe, FieldError, Fields};
+use crate::lcm::json::Value;
 use crate::lcm::{AccountNumber, CallId, UserId};
+use crate::service::telephony::NewCall;
+use crate::store::contacts::{Contact, Mode};
 use crate::store::telephony::Call;
+
+/// The most modes one contact may have.
+const MODES_MAX: usize = 16;
 
 pub async fn login(
     State(app): State<AppState>,
@@ -29,7 +35,9 @@ pub async fn logout(
     Ok(Json(Login::new(user, false)))
 }
 
-/// `201` for a new call, `200` when the same call was already registered.
+/// `201` for a new call, `200` when the same call was already registered. Optional:
+/// `CampaignID` and `ContactID` (strings or whole numbers), and `modes`, the contact's numbers
+/// (`[{"ModeID": 1, "Description": "Mobile", "CValue": "+15551234567"}]`).
 pub async fn register_call(
     State(app): State<AppState>,
     body: Bytes,
@@ -40,13 +48,57 @@ pub async fn register_call(
     let account =
         AccountNumber::parse(f.text(AccountNumber::FIELD, 1, AccountNumber::MAX_CHARS)?)?;
     let user = UserId::parse(f.text(UserId::FIELD, 1, UserId::MAX_CHARS)?)?;
-    let registered = app.service.register_call(callid, account, user).await?;
+    let new = NewCall {
+        contact: Contact {
+            campaign_id: f.optional_id_text("CampaignID", 64)?,
+            contact_id: f.optional_id_text("ContactID", 64)?,
+        },
+        modes: f.optional_array("modes")?.map(modes).transpose()?,
+        ..NewCall::new(callid, account, user)
+    };
+    let registered = app.service.register_call(new).await?;
     let status = if registered.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     Ok((status, Json(CallReply::new(registered.call))))
+}
+
+/// `modes`: at most [`MODES_MAX`] objects, each `ModeID`, `Description` and `CValue`.
+fn modes(items: &[Value]) -> Result<Vec<Mode>, FieldError> {
+    if items.len() > MODES_MAX {
+        return Err(FieldError::new(
+            "modes",
+            format!(
+                "modes holds {} modes; at most {MODES_MAX} allowed",
+                items.len()
+            ),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(n, item)| {
+            let in_item =
+                |e: FieldError| FieldError::new("modes", format!("modes[{n}]: {}", e.detail));
+            let Value::Object(mode) = item else {
+                return Err(FieldError::new(
+                    "modes",
+                    format!(
+                        "modes[{n}] must be an object with ModeID, Description and CValue, got {}",
+                        describe(item)
+                    ),
+                ));
+            };
+            let f = Fields::new(mode);
+            Ok(Mode {
+                mode_id: f.count("ModeID").map_err(in_item)?,
+                description: f.text("Description", 1, 64).map_err(in_item)?,
+                cvalue: f.text("CValue", 1, 32).map_err(in_item)?,
+            })
+        })
+        .collect()
 }
 
 pub async fn end_call(

@@ -5,12 +5,13 @@ use serde::Serialize;
 use super::error::{ErrorObject, LcmError};
 use super::fields::{describe, quote, FieldError, Fields};
 use super::json::{self, Object, Unreadable, Value};
-use super::request::PersonalCallback;
+use super::request::Message;
+use super::rows::Rows;
+use super::subtopic::Subtopic;
 
 pub const CHANNEL: &str = "LCM";
 pub const TOPIC: &str = "WebService";
-pub const SUBTOPIC: &str = "SetBusinessOutcomeWithPersonalCallback";
-/// Every key a request may carry, in the envelope and in `data`.
+/// Every key a request of the family may carry, in the envelope and in `data`.
 const FIELDS: &[&str] = &[
     "channel",
     "topic",
@@ -20,7 +21,9 @@ const FIELDS: &[&str] = &[
     "callid",
     "AccountNumber",
     "OutcomeId",
+    "OutcomeID",
     "BusinessOutcome",
+    "CallOutcome",
     "StartDate",
     "EndDate",
     "StartTime",
@@ -31,6 +34,13 @@ const FIELDS: &[&str] = &[
     "LeadScore",
     "TargetAmount",
     "TimeZone",
+    "agentID",
+    "agentState",
+    "FromDate",
+    "ToDate",
+    "StartingNoOfRecord",
+    "NoofRecords",
+    "ParentBusinessOutcomeId",
 ];
 /// The longest `source` kept; it names an application, not a document.
 const SOURCE_MAX_CHARS: usize = 128;
@@ -44,10 +54,11 @@ pub struct ReplyHead {
 }
 
 impl Default for ReplyHead {
+    /// The seed's, for a request of which nothing could be read.
     fn default() -> Self {
         Self {
             topic: TOPIC.to_owned(),
-            subtopic: format!("{SUBTOPIC}Result"),
+            subtopic: Subtopic::PersonalCallback.reply().to_owned(),
             callid: String::new(),
         }
     }
@@ -57,7 +68,7 @@ impl Default for ReplyHead {
 #[derive(Debug, Clone)]
 pub struct Envelope {
     pub source: Option<String>,
-    pub callback: PersonalCallback,
+    pub message: Message,
 }
 
 impl Envelope {
@@ -78,11 +89,11 @@ impl Envelope {
             return (head, Err(error));
         };
         read_head(&map, &mut head);
-        let envelope = Self::parse_fields(&map).map(|(source, callback)| Self { source, callback });
+        let envelope = Self::parse_fields(&map).map(|(source, message)| Self { source, message });
         (head, envelope)
     }
 
-    fn parse_fields(map: &Object) -> Result<(Option<String>, PersonalCallback), LcmError> {
+    fn parse_fields(map: &Object) -> Result<(Option<String>, Message), LcmError> {
         let f = Fields::new(map);
         let envelope = LcmError::Envelope;
         let channel = f.text("channel", 1, 16).map_err(envelope)?;
@@ -105,16 +116,17 @@ impl Envelope {
                 ),
             }));
         }
-        let subtopic = f.text("subtopic", 1, 128).map_err(envelope)?;
-        if subtopic != SUBTOPIC {
+        let text = f.text("subtopic", 1, 128).map_err(envelope)?;
+        let Some(subtopic) = Subtopic::parse(&text) else {
             return Err(envelope(FieldError {
                 field: "subtopic",
                 detail: format!(
-                    "subtopic {} is not served here; expected \"{SUBTOPIC}\"",
-                    quote(&subtopic)
+                    "subtopic {} is not served here; expected one of {}",
+                    quote(&text),
+                    Subtopic::names()
                 ),
             }));
-        }
+        };
         let source = f
             .optional_text("source", SOURCE_MAX_CHARS)
             .map_err(envelope)?;
@@ -134,12 +146,13 @@ impl Envelope {
                 }))
             }
         };
-        Ok((source, PersonalCallback::parse(data)?))
+        Ok((source, Message::parse(subtopic, data)?))
     }
 }
 
-/// Copies what the reply should echo: the client's spelling of `topic`, `subtopic` + `Result`,
-/// and the callid, each only if it is a short string.
+/// Copies what the reply should echo: the client's spelling of `topic`, the reply's subtopic
+/// as the vendor names it (the request's own with `Result` when it names no message served
+/// here), and the callid, each only if it is a short string.
 fn read_head(map: &Object, head: &mut ReplyHead) {
     let short = |key: &str, max: usize| match map.get(key) {
         Some(Value::String(s))
@@ -153,7 +166,10 @@ fn read_head(map: &Object, head: &mut ReplyHead) {
         head.topic = topic.to_owned();
     }
     if let Some(subtopic) = short("subtopic", 128) {
-        head.subtopic = format!("{subtopic}Result");
+        head.subtopic = match Subtopic::parse(subtopic) {
+            Some(known) => known.reply().to_owned(),
+            None => format!("{subtopic}Result"),
+        };
     }
     if let Some(Value::Object(data)) = map.get("data") {
         if let Some(Value::String(callid)) = data.get("callid") {
@@ -171,11 +187,11 @@ pub struct Reply<'a> {
     channel: &'static str,
     topic: &'a str,
     subtopic: &'a str,
-    message: Message<'a>,
+    message: Body<'a>,
 }
 
 #[derive(Debug, Serialize)]
-struct Message<'a> {
+struct Body<'a> {
     callid: &'a str,
     response: Response,
 }
@@ -183,12 +199,20 @@ struct Message<'a> {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum Response {
-    Stored { success: bool, callback_id: i64 },
-    Refused { success: bool, error: ErrorObject },
+    Stored {
+        success: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        callback_id: Option<i64>,
+    },
+    Refused {
+        success: bool,
+        error: ErrorObject,
+    },
+    Rows(Rows),
 }
 
-/// The reply to a request that was stored.
-pub fn success(head: &ReplyHead, callback_id: i64) -> Reply<'_> {
+/// The reply to a write that was stored; `callback_id` names the callback it created.
+pub fn success(head: &ReplyHead, callback_id: Option<i64>) -> Reply<'_> {
     reply(
         head,
         Response::Stored {
@@ -196,6 +220,11 @@ pub fn success(head: &ReplyHead, callback_id: i64) -> Reply<'_> {
             callback_id,
         },
     )
+}
+
+/// The reply to a read: its rows, as the vendor names their fields.
+pub fn rows(head: &ReplyHead, rows: Rows) -> Reply<'_> {
+    reply(head, Response::Rows(rows))
 }
 
 /// The reply to a request that was refused.
@@ -214,7 +243,7 @@ fn reply(head: &ReplyHead, response: Response) -> Reply<'_> {
         channel: CHANNEL,
         topic: &head.topic,
         subtopic: &head.subtopic,
-        message: Message {
+        message: Body {
             callid: &head.callid,
             response,
         },
@@ -232,7 +261,7 @@ mod tests {
             ..ReplyHead::default()
         };
         assert_eq!(
-            serde_json::to_string(&success(&head, 7)).unwrap(),
+            serde_json::to_string(&success(&head, Some(7))).unwrap(),
             r#"{"channel":"LCM","topic":"WebService","subtopic":"SetBusinessOutcomeWithPersonalCallbackResult","message":{"callid":"c-1","response":{"success":true,"callback_id":7}}}"#
         );
         assert_eq!(

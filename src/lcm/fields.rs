@@ -16,7 +16,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, detail: impl Into<String>) -> Self {
         Self {
             field,
             detail: detail.into(),
@@ -116,6 +116,43 @@ impl<'a> Fields<'a> {
         };
         check_text(field, s, min_chars, max_chars)?;
         Ok(s.as_ref().to_owned())
+    }
+
+    /// An identifier that may be absent: a string of 1 to `max_chars` printable characters, or
+    /// a whole number, kept as its text (campaign and contact ids come both ways).
+    pub fn optional_id_text(
+        &self,
+        field: &'static str,
+        max_chars: usize,
+    ) -> Result<Option<String>, FieldError> {
+        match self.map.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) if n.as_i64().is_some() => Ok(Some(n.to_string())),
+            Some(Value::String(_)) => self.text(field, 1, max_chars).map(Some),
+            Some(other) => Err(FieldError::new(
+                field,
+                format!(
+                    "{field} must be a string of at most {max_chars} characters or a whole \
+                     number, got {}",
+                    describe(other)
+                ),
+            )),
+        }
+    }
+
+    /// The array `field`, absent or `null` as `None`.
+    pub fn optional_array(
+        &self,
+        field: &'static str,
+    ) -> Result<Option<&'a [Value<'a>]>, FieldError> {
+        match self.map.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => Ok(Some(items)),
+            Some(other) => Err(FieldError::new(
+                field,
+                format!("{field} must be an array, got {}", describe(other)),
+            )),
+        }
     }
 
     /// An integer ≥ 0 that fits SQLite's INTEGER, as a JSON number or a string of digits.

@@ -1,5 +1,5 @@
-//! The LCM side of redial: the message envelope, the `SetBusinessOutcomeWithPersonalCallback`
-//! request and its field rules, and the callback window. Everything here is pure: it turns
+//! The LCM side of redial: the message envelope, the family's requests and their field rules,
+//! the callback window, and the rows of the read replies. Everything here is pure: it turns
 //! bytes into typed values or into an error that names the field.
 
 pub mod envelope;
@@ -8,10 +8,15 @@ pub mod fields;
 pub mod ids;
 pub mod json;
 pub mod request;
+pub mod rows;
+pub mod subtopic;
+pub mod telephony;
 pub mod window;
 
 pub use envelope::{Envelope, ReplyHead};
 pub use error::{ErrorObject, LcmError};
 pub use ids::{AccountNumber, CallId, UserId};
-pub use request::PersonalCallback;
+pub use request::{CallbackAsked, CallbackKind, Disposition, Message};
+pub use subtopic::Subtopic;
+pub use telephony::TelephonyOutcome;
 pub use window::{LocalWindow, UtcWindow};

@@ -81,6 +81,14 @@ named!(
         /// A decision needed the callback's zone, which this build does not know.
         UnknownZone = "unknown-zone",
         Cancelled = "cancelled",
+        /// A DNC telephony outcome: the contact is on the do-not-call list.
+        Dnc = "dnc",
+        /// A Reject telephony outcome.
+        Reject = "reject",
+        /// An outcome the catalogue marks as closing the contact.
+        Closed = "closed",
+        /// A later outcome for the same call asked for no callback.
+        Replaced = "replaced",
     }
 );
 

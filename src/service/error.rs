@@ -9,6 +9,7 @@ use crate::lcm::window::{NoCallingMinute, Reversed};
 use crate::lcm::{AccountNumber, CallId, ErrorObject, UserId};
 use crate::lifecycle::decide::Finished;
 use crate::lifecycle::CallbackState;
+use crate::store::outcomes::Listed;
 use crate::store::StoreError;
 use crate::zone::utc_rfc3339;
 
@@ -46,6 +47,20 @@ pub enum Error {
         now: DateTime<Utc>,
         limit: chrono::Duration,
     },
+    #[error("AccountNumber {:?} is on the do-not-call list since {}{}; no callback may be set for it",
+        .account.as_str(), utc_rfc3339(.listed.since), listed_by(.listed))]
+    DoNotCall {
+        account: AccountNumber,
+        listed: Listed,
+    },
+    #[error("{field} {id} is not in the outcome catalogue ({known} outcomes, loaded with --outcomes); expected one of its OutcomeIDs")]
+    NotInCatalogue {
+        field: &'static str,
+        id: i64,
+        known: usize,
+    },
+    #[error("{field} {id} closes the contact (the outcome catalogue says so): no callback can be set with it")]
+    ClosingWithCallback { field: &'static str, id: i64 },
     #[error("call {:?} is already registered with {field} {registered:?}, not {sent:?}", .callid.as_str())]
     CallConflict {
         callid: CallId,
@@ -65,6 +80,16 @@ pub enum Error {
     /// The database could not do it; nothing of the request was kept.
     #[error(transparent)]
     Unavailable(#[from] StoreError),
+}
+
+/// `, set by SetCallOutcomeWithComments on call "12345"`, as far as the listing says.
+fn listed_by(listed: &Listed) -> String {
+    match (&listed.message, &listed.callid) {
+        (Some(message), Some(callid)) => format!(", set by {message} on call {callid:?}"),
+        (Some(message), None) => format!(", set by {message}"),
+        (None, Some(callid)) => format!(", set on call {callid:?}"),
+        (None, None) => String::new(),
+    }
 }
 
 impl From<rusqlite::Error> for Error {
@@ -87,7 +112,10 @@ impl Error {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             Error::UnknownCall(_) | Error::CallNotRegistered(_) => Some("callid"),
-            Error::AccountMismatch { .. } => Some("AccountNumber"),
+            Error::AccountMismatch { .. } | Error::DoNotCall { .. } => Some("AccountNumber"),
+            Error::NotInCatalogue { field, .. } | Error::ClosingWithCallback { field, .. } => {
+                Some(field)
+            }
             Error::AgentNotLoggedIn(_) => Some("UserID"),
             Error::WindowReversed(_) | Error::WindowOver { .. } => Some("EndDate"),
             Error::OutsideCallingHours(_) => Some("StartTime"),

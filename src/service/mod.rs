@@ -3,15 +3,17 @@
 //! rules and its transaction, tells the workers what changed, and returns a result or an
 //! [`Error`].
 //!
-//! - [`outcome`]: set a business outcome with a personal callback.
+//! - [`outcome`]: set what a message about a call says: an outcome, a callback, or both.
 //! - [`telephony`]: agents logging in and out, calls registered and ended.
 //! - [`callbacks`]: read a callback, record a dial attempt, cancel.
 //! - [`queue`]: lease (with long-poll), ack and nack redial events.
+//! - [`reads`]: the LCM family's reads: an agent's callbacks, a contact's modes, outcomes.
 
 pub mod callbacks;
 mod error;
 pub mod outcome;
 pub mod queue;
+pub mod reads;
 pub mod telephony;
 
 use std::sync::Arc;
@@ -19,12 +21,13 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalogue::{Catalogue, Entry};
 use crate::clock::Clock;
 use crate::policy::Policy;
 use crate::scheduler::housekeeping::Housekeeping;
 use crate::scheduler::Scheduler;
 use crate::signals::Signals;
-use crate::store::Store;
+use crate::store::{self, Store, StoreError};
 
 pub use error::Error;
 
@@ -39,6 +42,8 @@ pub struct Service {
     stop: CancellationToken,
     /// One permit per dialer allowed to wait at once (`--max-long-polls`).
     long_polls: Arc<Semaphore>,
+    /// The outcome catalogue, as [`Service::load_catalogue`] found it.
+    catalogue: Arc<Catalogue>,
 }
 
 impl Service {
@@ -50,7 +55,31 @@ impl Service {
             policy: Arc::new(policy),
             signals: Arc::new(Signals::default()),
             stop,
+            catalogue: Arc::new(Catalogue::default()),
         }
+    }
+
+    /// Loads the outcome catalogue: `entries` in place of the stored one, or, without them,
+    /// the one stored by an earlier start. Returns how many outcomes it holds.
+    pub async fn load_catalogue(&mut self, entries: Option<Vec<Entry>>) -> Result<usize, Error> {
+        let entries = match entries {
+            Some(entries) => {
+                let stored = entries.clone();
+                self.store
+                    .write_waiting(move |conn| {
+                        Ok::<_, StoreError>(store::catalogue::replace(conn, &stored)?)
+                    })
+                    .await?;
+                entries
+            }
+            None => {
+                self.store
+                    .read(|conn| Ok(store::catalogue::all(conn)?))
+                    .await?
+            }
+        };
+        self.catalogue = Arc::new(Catalogue::new(entries));
+        Ok(self.catalogue.len())
     }
 
     pub fn clock(&self) -> &Clock {

@@ -1,5 +1,5 @@
-//! Setting a business outcome with a personal callback
-//! (`SetBusinessOutcomeWithPersonalCallback`): its rules and its transaction.
+//! Setting what a message about a call says: an outcome, a callback, or both (every write
+//! message of the LCM family but `SendAgentState`). Its rules and its transaction.
 
 use std::sync::Arc;
 
@@ -7,69 +7,91 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::{Error, Service};
-use crate::lcm::{PersonalCallback, UtcWindow};
+use crate::catalogue::Catalogue;
+use crate::lcm::{CallbackAsked, Disposition, TelephonyOutcome, UtcWindow};
+use crate::lifecycle::EndReason;
 use crate::policy::Policy;
-use crate::store::outcomes::{self, Recorded};
+use crate::store::outcomes::{self, Prerequisites, Recorded};
 use crate::store::{callbacks, lifecycle};
 use crate::zone::Zone;
 
-/// What storing a request did.
+/// What storing a message did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stored {
-    callback_id: i64,
-    /// When the scheduler must next look at the callback; `None` for an identical retry.
+    /// The callback it set (or, for an identical retry, had set).
+    callback_id: Option<i64>,
+    /// When the scheduler must next look at that callback; `None` for an identical retry.
     next_at: Option<i64>,
-    /// The window had already started: its redial event is on the queue now.
-    opened: bool,
+    /// Events became leasable now: a window that had started, or an `expired` event.
+    events: bool,
+}
+
+impl Stored {
+    const NOTHING: Stored = Stored {
+        callback_id: None,
+        next_at: None,
+        events: false,
+    };
 }
 
 impl Service {
-    /// Stores the outcome and its callback; returns the callback's id once it is committed.
-    /// Rules (README: The API):
+    /// Stores what the message `d` says, committed before it returns; returns the id of the
+    /// callback it set, if it set one. Rules (README: The LCM family):
     ///
-    /// * The call must be registered, with the request's AccountNumber, and the request's
+    /// * The call must be registered, with the message's AccountNumber, and the message's
     ///   agent logged in or on an active call.
-    /// * An identical retry (every `data` field the same; `source` names the sending
-    ///   application and is not part of the request's meaning) changes nothing and answers the
-    ///   same `callback_id`, even if the agent has left since: the client must get the answer
-    ///   its first try got.
-    /// * A different request for the same callid replaces the outcome; the replaced row moves
-    ///   to `outcome_history`. The new callback supersedes the contact's live one, if any.
-    /// * The window is read in the request's zone (else `--timezone`), clipped to calling
-    ///   hours, and refused if it is reversed, over, or starts beyond the horizon. A window
-    ///   that has started is opened in the same transaction, so its redial is on the queue
-    ///   when the client hears of success.
+    /// * An identical retry (the same message, every `data` field the same; `source` names the
+    ///   sending application and is not part of its meaning) changes nothing and answers as the
+    ///   first did, even if the agent has left since.
+    /// * A message that sets an outcome replaces the call's outcome, if it has one (the
+    ///   replaced row moves to `outcome_history`). If the replaced outcome had a live callback
+    ///   and the new message asks for none, that callback ends (`cancelled`, reason
+    ///   `replaced`). `SetPersonalCallbackWithComments` leaves the outcome as it was.
+    /// * A callback is read in the request's zone (else `--timezone`), clipped to calling
+    ///   hours, and refused if it is reversed, over, beyond the horizon, for a contact on the
+    ///   do-not-call list, or set with an outcome that closes the contact. It supersedes the
+    ///   contact's live callback. A window that has started is opened in the same
+    ///   transaction.
+    /// * A telephony outcome DNC puts the contact on the do-not-call list; DNC and Reject end
+    ///   its live callback, and so does an outcome that closes the contact. The callback is
+    ///   `cancelled` with the reason, and an `expired` event with it tells the dialers.
+    /// * With an outcome catalogue loaded, OutcomeId and BusinessOutcome must be in it.
     pub async fn set_outcome(
         &self,
-        request: PersonalCallback,
+        d: Disposition,
         source: Option<String>,
-    ) -> Result<i64, Error> {
-        let window = self.window(&request)?;
+    ) -> Result<Option<i64>, Error> {
+        let closes = check_catalogue(&self.catalogue, &d)?;
+        let window = match &d.callback {
+            Some(asked) => Some(self.window(asked)?),
+            None => None,
+        };
         let (clock, policy) = (self.clock.clone(), Arc::clone(&self.policy));
         let stored = self
             .store
             .write(move |conn| {
                 record(
                     conn,
-                    &request,
+                    &d,
                     source.as_deref(),
-                    &window,
+                    window.as_ref(),
+                    closes,
                     clock.now(),
                     &policy,
                 )
             })
             .await?;
         self.signals.schedule(stored.next_at);
-        if stored.opened {
+        if stored.events {
             self.signals.events_ready();
         }
         Ok(stored.callback_id)
     }
 
-    /// The request's window in UTC, clipped to calling hours, within the horizon.
-    fn window(&self, request: &PersonalCallback) -> Result<UtcWindow, Error> {
-        let zone = request.timezone.unwrap_or(self.policy.timezone);
-        let window = request
+    /// The callback's window in UTC, clipped to calling hours, within the horizon.
+    fn window(&self, asked: &CallbackAsked) -> Result<UtcWindow, Error> {
+        let zone = asked.timezone.unwrap_or(self.policy.timezone);
+        let window = asked
             .window
             .resolve(zone, self.policy.min_window)
             .map_err(Error::WindowReversed)?
@@ -87,86 +109,190 @@ impl Service {
     }
 }
 
-/// The request's transaction. Every refusal comes before the first write, as the writer
+/// Checks the message's outcome ids against the catalogue; returns whether one of them
+/// closes the contact. A callback cannot be set with such an outcome.
+fn check_catalogue(catalogue: &Catalogue, d: &Disposition) -> Result<bool, Error> {
+    let mut closes = false;
+    for (field, id) in [
+        ("OutcomeId", d.outcome_id),
+        ("BusinessOutcome", d.business_outcome),
+    ] {
+        let Some(id) = id else { continue };
+        if !catalogue.admits(id) {
+            return Err(Error::NotInCatalogue {
+                field,
+                id,
+                known: catalogue.len(),
+            });
+        }
+        if catalogue.closes(id) {
+            if d.callback.is_some() {
+                return Err(Error::ClosingWithCallback { field, id });
+            }
+            closes = true;
+        }
+    }
+    Ok(closes)
+}
+
+/// The message's transaction. Every refusal comes before the first write, as the writer
 /// requires.
 fn record(
     conn: &Connection,
-    req: &PersonalCallback,
+    d: &Disposition,
     source: Option<&str>,
-    window: &UtcWindow,
+    window: Option<&UtcWindow>,
+    closes: bool,
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<Stored, Error> {
-    let known = outcomes::prerequisites(conn, &req.callid, &req.user_id)?
-        .ok_or_else(|| Error::UnknownCall(req.callid.clone()))?;
-    if known.account_number != req.account_number {
+    let known = outcomes::prerequisites(conn, &d.callid, &d.user_id)?
+        .ok_or_else(|| Error::UnknownCall(d.callid.clone()))?;
+    if known.account_number != d.account_number {
         return Err(Error::AccountMismatch {
-            callid: req.callid.clone(),
+            callid: d.callid.clone(),
             registered: known.account_number,
-            sent: req.account_number.clone(),
+            sent: d.account_number.clone(),
         });
     }
-    if let Some(current) = &known.current {
-        if let Some(callback_id) = current.callback_id {
-            if same_outcome(current, req) && same_window(conn, callback_id, req, window)? {
-                return Ok(Stored {
-                    callback_id,
-                    next_at: None,
-                    opened: false,
-                });
-            }
-        }
+    if let Some(callback_id) = identical(conn, d, &known, window)? {
+        return Ok(Stored {
+            callback_id,
+            ..Stored::NOTHING
+        });
     }
     if !known.agent_present {
-        return Err(Error::AgentNotLoggedIn(req.user_id.clone()));
+        return Err(Error::AgentNotLoggedIn(d.user_id.clone()));
     }
-    if window.end <= now {
-        return Err(Error::WindowOver {
-            local: window.describe(),
-            end: window.end,
-            now,
-        });
+    let asked = d.callback.as_ref().zip(window);
+    if let Some((_, window)) = asked {
+        if let Some(listed) = known.dnc {
+            return Err(Error::DoNotCall {
+                account: d.account_number.clone(),
+                listed,
+            });
+        }
+        if window.end <= now {
+            return Err(Error::WindowOver {
+                local: window.describe(),
+                end: window.end,
+                now,
+            });
+        }
     }
-    let created = lifecycle::create(conn, req, window, now, policy)?;
-    let replacing = known.current.as_ref().map(|current| current.id);
-    outcomes::save(conn, req, source, created.id, replacing, now)?;
-    let opened = window.start <= now;
-    let next_at = if opened {
-        lifecycle::open_if_due(conn, created.id, now, policy)?
-    } else {
-        // The usual case, with no second read: the scheduler stages the redial ahead.
-        Some(created.wake_at)
+    let mut stored = Stored::NOTHING;
+    let created = match asked {
+        Some((asked, window)) => Some(lifecycle::create(conn, d, asked, window, now, policy)?),
+        None => None,
     };
-    Ok(Stored {
-        callback_id: created.id,
-        next_at,
-        opened,
-    })
+    let replaced = known.current.as_ref().filter(|_| d.sets_outcome());
+    if d.sets_outcome() {
+        let callback_id = created.map(|c| c.id);
+        outcomes::save(conn, d, source, callback_id, replaced.map(|r| r.id), now)?;
+    }
+    let ended_by = match d.call_outcome {
+        Some(TelephonyOutcome::Dnc) => {
+            outcomes::list_dnc(conn, d, source, now)?;
+            Some(EndReason::Dnc)
+        }
+        Some(TelephonyOutcome::Reject) => Some(EndReason::Reject),
+        _ if closes => Some(EndReason::Closed),
+        _ => None,
+    };
+    if let Some(reason) = ended_by {
+        stored.events |= lifecycle::end_by_outcome(conn, &d.account_number, reason, now)?.is_some();
+    }
+    if created.is_none() {
+        if let Some(callback) = replaced.and_then(|r| r.callback_id) {
+            lifecycle::end_replaced(conn, callback, now)?;
+        }
+    }
+    if let (Some(created), Some((_, window))) = (created, asked) {
+        stored.callback_id = Some(created.id);
+        stored.next_at = if window.start <= now {
+            stored.events = true;
+            lifecycle::open_if_due(conn, created.id, now, policy)?
+        } else {
+            // The usual case, with no second read: the scheduler stages the redial ahead.
+            Some(created.wake_at)
+        };
+    }
+    Ok(stored)
 }
 
-/// Whether the stored outcome's reporting fields are the request's.
-fn same_outcome(stored: &Recorded, req: &PersonalCallback) -> bool {
-    stored.account_number == req.account_number
-        && stored.outcome_id == req.outcome_id
-        && stored.business_outcome == req.business_outcome
-        && stored.user_id == req.user_id
-        && stored.agent_comments == req.agent_comments
-        && stored.lead_score == req.lead_score
-        && stored.target_amount == req.target_amount
-}
-
-/// Whether the stored callback asks for the same contact mode and the same local window in
-/// the same zone as the request.
-fn same_window(
+/// For an identical retry of the message that set what the call has now, the callback that
+/// message set (`Some(None)`: it set none); `None` when `d` is not one.
+fn identical(
     conn: &Connection,
-    callback_id: i64,
-    req: &PersonalCallback,
-    window: &UtcWindow,
-) -> Result<bool, rusqlite::Error> {
-    Ok(callbacks::find(conn, callback_id)?.is_some_and(|c| {
-        c.callback_mode_id == req.callback_mode_id
-            && c.local_start == window.local_start
-            && c.local_end == window.local_end
-            && c.timezone == Zone::Known(window.zone)
-    }))
+    d: &Disposition,
+    known: &Prerequisites,
+    window: Option<&UtcWindow>,
+) -> Result<Option<Option<i64>>, rusqlite::Error> {
+    if !d.sets_outcome() {
+        let Some(asked) = callbacks::latest_set_by(conn, &d.callid, d.subtopic)? else {
+            return Ok(None);
+        };
+        let same = asked.account_number == d.account_number
+            && asked.user_id == d.user_id
+            && asked.agent_comments.as_deref() == Some(d.agent_comments.as_str())
+            && asked.lead_score == Some(d.lead_score)
+            && asked.target_amount == Some(d.target_amount)
+            && same_callback(
+                d.callback.as_ref(),
+                window,
+                asked.callback_mode_id,
+                (&asked.local_start, &asked.local_end),
+                &asked.timezone,
+            );
+        return Ok(same.then_some(Some(asked.id)));
+    }
+    let Some(current) = known.current.as_ref().filter(|c| same_outcome(c, d)) else {
+        return Ok(None);
+    };
+    match (d.callback.as_ref(), current.callback_id) {
+        (None, _) => Ok(Some(None)),
+        (Some(_), None) => Ok(None),
+        (Some(_), Some(id)) => Ok(callbacks::find(conn, id)?
+            .filter(|c| {
+                same_callback(
+                    d.callback.as_ref(),
+                    window,
+                    c.callback_mode_id,
+                    (&c.local_start, &c.local_end),
+                    &c.timezone,
+                )
+            })
+            .map(|_| Some(id))),
+    }
+}
+
+/// Whether the stored outcome is the one `d` sets: the same message, every field the same.
+fn same_outcome(stored: &Recorded, d: &Disposition) -> bool {
+    stored.message == d.subtopic
+        && stored.account_number == d.account_number
+        && stored.outcome_id == d.outcome_id
+        && stored.business_outcome == d.business_outcome
+        && stored.call_outcome == d.call_outcome
+        && stored.user_id == d.user_id
+        && stored.agent_comments == d.agent_comments
+        && stored.lead_score == d.lead_score
+        && stored.target_amount == d.target_amount
+}
+
+/// Whether a stored callback asks for the same contact mode and the same local window in the
+/// same zone as the message.
+fn same_callback(
+    asked: Option<&CallbackAsked>,
+    window: Option<&UtcWindow>,
+    mode: i64,
+    (local_start, local_end): (&str, &str),
+    zone: &Zone,
+) -> bool {
+    let (Some(asked), Some(window)) = (asked, window) else {
+        return false;
+    };
+    asked.callback_mode_id == mode
+        && window.local_start == local_start
+        && window.local_end == local_end
+        && *zone == Zone::Known(window.zone)
 }

@@ -6,9 +6,41 @@
 use std::sync::Arc;
 
 use super::{Error, Service};
+use crate::lcm::request::AgentState;
+use crate::lcm::telephony::AgentPresence;
 use crate::lcm::{AccountNumber, CallId, UserId};
+use crate::store::contacts::{self, Contact, Mode};
 use crate::store::lifecycle;
 use crate::store::telephony::{self, Call};
+
+/// A call the telephony side registers, with what it says of the call's contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCall {
+    pub callid: CallId,
+    pub account: AccountNumber,
+    pub user: UserId,
+    /// The contact's campaign and contact ids, where given.
+    pub contact: Contact,
+    /// The contact's modes, where given: they replace those it had.
+    pub modes: Option<Vec<Mode>>,
+}
+
+impl NewCall {
+    /// A call with nothing said of its contact.
+    pub fn new(callid: CallId, account: AccountNumber, user: UserId) -> Self {
+        Self {
+            callid,
+            account,
+            user,
+            contact: Contact::default(),
+            modes: None,
+        }
+    }
+
+    fn says_of_contact(&self) -> bool {
+        self.contact != Contact::default() || self.modes.is_some()
+    }
+}
 
 /// A call registered: `created` is false when the same call was registered before.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,48 +75,40 @@ impl Service {
         Ok(())
     }
 
-    /// Registers an active call. The same call again, with the same AccountNumber and UserID,
-    /// changes nothing; with others it is a conflict that names both values.
-    pub async fn register_call(
-        &self,
-        callid: CallId,
-        account: AccountNumber,
-        user: UserId,
-    ) -> Result<Registered, Error> {
+    /// `SendAgentState`: a state that means logged in logs the agent in, one that means
+    /// logged out logs them out, with the same effect as the REST login and logout.
+    pub async fn agent_state(&self, state: AgentState) -> Result<(), Error> {
+        match state.presence {
+            AgentPresence::LoggedIn => self.login(state.user_id).await,
+            AgentPresence::LoggedOut => self.logout(state.user_id).await,
+        }
+    }
+
+    /// Registers an active call, and what it says of its contact. The same call again, with
+    /// the same AccountNumber and UserID, changes nothing but the contact's ids and modes
+    /// given; with others it is a conflict that names both values.
+    pub async fn register_call(&self, new: NewCall) -> Result<Registered, Error> {
         let clock = self.clock.clone();
         self.store
             .write(move |conn| {
-                let Some(existing) = telephony::find_call(conn, &callid)? else {
-                    let call = telephony::insert_call(conn, &callid, &account, &user, clock.now())?;
-                    return Ok(Registered {
-                        call,
+                let NewCall {
+                    callid,
+                    account,
+                    user,
+                    ..
+                } = &new;
+                let now = clock.now();
+                let registered = match telephony::find_call(conn, callid)? {
+                    None => Registered {
+                        call: telephony::insert_call(conn, callid, account, user, now)?,
                         created: true,
-                    });
+                    },
+                    Some(existing) => same_call(existing, callid, account, user)?,
                 };
-                let conflict = |field, registered: &str, sent: &str| Error::CallConflict {
-                    callid: callid.clone(),
-                    field,
-                    registered: registered.to_owned(),
-                    sent: sent.to_owned(),
-                };
-                if existing.account_number != account {
-                    return Err(conflict(
-                        AccountNumber::FIELD,
-                        existing.account_number.as_str(),
-                        account.as_str(),
-                    ));
+                if new.says_of_contact() {
+                    contacts::register(conn, account, &new.contact, new.modes.as_deref(), now)?;
                 }
-                if existing.user_id != user {
-                    return Err(conflict(
-                        UserId::FIELD,
-                        existing.user_id.as_str(),
-                        user.as_str(),
-                    ));
-                }
-                Ok(Registered {
-                    call: existing,
-                    created: false,
-                })
+                Ok(registered)
             })
             .await
     }
@@ -105,4 +129,37 @@ impl Service {
         self.signals.schedule(deadline);
         Ok(call)
     }
+}
+
+/// The call registered again: the same call, or a conflict naming both values.
+fn same_call(
+    existing: Call,
+    callid: &CallId,
+    account: &AccountNumber,
+    user: &UserId,
+) -> Result<Registered, Error> {
+    let conflict = |field, registered: &str, sent: &str| Error::CallConflict {
+        callid: callid.clone(),
+        field,
+        registered: registered.to_owned(),
+        sent: sent.to_owned(),
+    };
+    if existing.account_number != *account {
+        return Err(conflict(
+            AccountNumber::FIELD,
+            existing.account_number.as_str(),
+            account.as_str(),
+        ));
+    }
+    if existing.user_id != *user {
+        return Err(conflict(
+            UserId::FIELD,
+            existing.user_id.as_str(),
+            user.as_str(),
+        ));
+    }
+    Ok(Registered {
+        call: existing,
+        created: false,
+    })
 }

@@ -1,10 +1,10 @@
 //! Reading callbacks back as the API shows them; changes go through [`super::lifecycle`].
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use crate::lcm::{AccountNumber, CallId, UserId};
+use crate::lcm::{AccountNumber, CallId, Subtopic, UserId};
 use crate::lifecycle::CallbackState;
 use crate::zone::{serialize_utc, Zone};
 
@@ -61,5 +61,49 @@ pub fn find(conn: &Connection, id: i64) -> Result<Option<Callback>, rusqlite::Er
          FROM callbacks_shown WHERE id = ?1",
     )?
     .query_row([id], from_row)
+    .optional()
+}
+
+/// What a callback was asked with: the fields an identical retry of the message that set
+/// it is compared by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asked {
+    pub id: i64,
+    pub account_number: AccountNumber,
+    pub user_id: UserId,
+    pub callback_mode_id: i64,
+    pub local_start: String,
+    pub local_end: String,
+    pub timezone: Zone,
+    pub agent_comments: Option<String>,
+    pub lead_score: Option<f64>,
+    pub target_amount: Option<f64>,
+}
+
+/// The latest callback `message` set for the call `callid`.
+pub fn latest_set_by(
+    conn: &Connection,
+    callid: &CallId,
+    message: Subtopic,
+) -> Result<Option<Asked>, rusqlite::Error> {
+    conn.prepare_cached(
+        "SELECT id, account_number, user_id, callback_mode_id, local_start, local_end, timezone,
+             agent_comments, lead_score, target_amount
+         FROM callbacks WHERE callid = ?1 AND message = ?2 ORDER BY id DESC LIMIT 1",
+    )?
+    .query_row(params![callid, message], |r| {
+        Ok(Asked {
+            id: r.get(0)?,
+            account_number: r.get(1)?,
+            user_id: r.get(2)?,
+            callback_mode_id: r.get(3)?,
+            local_start: r.get(4)?,
+            local_end: r.get(5)?,
+            timezone: r.get(6)?,
+            agent_comments: r.get(7)?,
+            lead_score: r.get(8)?,
+            target_amount: r.get(9)?,
+        })
+    })
     .optional()
 }

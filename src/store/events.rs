@@ -41,11 +41,14 @@ pub struct Event {
     /// Why the callback ended, on `expired` events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<EndReason>,
+    /// The number to dial, when the contact's modes name it (`POST /v1/calls`).
+    #[serde(rename = "CValue", skip_serializing_if = "Option::is_none")]
+    pub cvalue: Option<String>,
 }
 
 const EVENT_COLUMNS: &str = "e.id, e.type, e.callback_id, d.callid, d.account_number,
     d.callback_mode_id, e.user_id, e.personal, d.outcome_id, d.business_outcome, d.window_start,
-    d.window_end, d.timezone, e.attempt, d.reason";
+    d.window_end, d.timezone, e.attempt, d.reason, d.cvalue";
 
 fn event_from_row(r: &Row<'_>) -> Result<Event, rusqlite::Error> {
     Ok(Event {
@@ -64,6 +67,7 @@ fn event_from_row(r: &Row<'_>) -> Result<Event, rusqlite::Error> {
         timezone: r.get(12)?,
         attempt: r.get(13)?,
         reason: r.get(14)?,
+        cvalue: r.get(15)?,
     })
 }
 
@@ -102,10 +106,12 @@ pub fn issue(
     }
     conn.prepare_cached(
         "INSERT INTO event_details (event_id, callid, account_number, callback_mode_id,
-             outcome_id, business_outcome, window_start, window_end, timezone, reason)
+             outcome_id, business_outcome, window_start, window_end, timezone, reason, cvalue)
          SELECT ?2, c.callid, c.account_number, c.callback_mode_id, o.outcome_id,
-             o.business_outcome, c.window_start, c.window_end, c.timezone, ?3
+             o.business_outcome, c.window_start, c.window_end, c.timezone, ?3, m.cvalue
          FROM callbacks c LEFT JOIN outcomes o ON o.callback_id = c.id
+             LEFT JOIN contact_modes m
+                 ON m.account_number = c.account_number AND m.mode_id = c.callback_mode_id
          WHERE c.id = ?1",
     )?
     .execute(params![callback_id, conn.last_insert_rowid(), reason])?;
@@ -156,9 +162,10 @@ pub fn finish_open(
 }
 
 /// Leases up to `max` ready events to `consumer` until `now + lease_ms`, oldest first. With
-/// `user_id`, only that agent's personal callbacks. An event is never handed out before its
-/// `available_at` (a staged redial before its window opens), nor a redial whose window has
-/// ended, even if the scheduler has not expired it yet.
+/// `user_id`, only that agent's personal callbacks and those any agent may take (normal
+/// callbacks, and personal ones fallen back to any agent). An event is never handed out
+/// before its `available_at` (a staged redial before its window opens), nor a redial whose
+/// window has ended, even if the scheduler has not expired it yet.
 ///
 /// The batch is read first, with what the dialer receives (`event_details` joined by key, in
 /// the order the lease takes them), and its narrow queue rows are then rewritten by id. That
@@ -173,18 +180,30 @@ pub fn lease(
     now: DateTime<Utc>,
 ) -> Result<Vec<Event>, rusqlite::Error> {
     let now_ms = now.timestamp_millis();
-    let filter = if user_id.is_some() {
-        "AND e.personal = 1 AND e.user_id = ?3"
-    } else {
-        "AND ?3 IS NULL"
+    let ready = "e.state = 'ready' AND e.available_at <= ?1
+        AND (e.expires_at IS NULL OR e.expires_at > ?1)";
+    // One agent's: each half read in order from its own index, the two merged.
+    let sql = match user_id {
+        None => format!(
+            "SELECT {EVENT_COLUMNS} FROM events e JOIN event_details d ON d.event_id = e.id
+             WHERE {ready} AND ?3 IS NULL
+             ORDER BY e.available_at, e.id LIMIT ?2 + 0"
+        ),
+        Some(_) => format!(
+            "SELECT * FROM (SELECT {EVENT_COLUMNS}, e.available_at AS at FROM events e
+                     JOIN event_details d ON d.event_id = e.id
+                 WHERE {ready} AND e.personal = 1 AND e.user_id = ?3
+                 ORDER BY e.available_at, e.id LIMIT ?2 + 0)
+             UNION ALL
+             SELECT * FROM (SELECT {EVENT_COLUMNS}, e.available_at AS at FROM events e
+                     JOIN event_details d ON d.event_id = e.id
+                 WHERE {ready} AND e.personal = 0
+                 ORDER BY e.available_at, e.id LIMIT ?2 + 0)
+             ORDER BY 17, 1 LIMIT ?2 + 0"
+        ),
     };
     let mut events = conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events e JOIN event_details d ON d.event_id = e.id
-             WHERE e.state = 'ready' AND e.available_at <= ?1
-               AND (e.expires_at IS NULL OR e.expires_at > ?1) {filter}
-             ORDER BY e.available_at, e.id LIMIT ?2 + 0"
-        ))?
+        .prepare_cached(&sql)?
         .query_map(params![now_ms, max, user_id], event_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     if events.is_empty() {

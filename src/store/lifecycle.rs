@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::events::{self, ids_json, Withdraw};
 use super::sql::local_time;
 use super::telephony::{agent_is_present, present};
-use crate::lcm::{AccountNumber, PersonalCallback, UserId, UtcWindow};
+use crate::lcm::{AccountNumber, CallbackAsked, CallbackKind, Disposition, UserId, UtcWindow};
 use crate::lifecycle::decide::{
     self, agenda_slot, first_chance, restage, Absence, AfterAttempt, Live, Moved, Span, Step,
     STAGE_AHEAD,
@@ -110,13 +110,14 @@ pub struct Created {
 /// ([`open_if_due`]) if its window has started.
 pub fn create(
     conn: &Connection,
-    req: &PersonalCallback,
+    d: &Disposition,
+    asked: &CallbackAsked,
     window: &UtcWindow,
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<Created, rusqlite::Error> {
-    let superseded = supersede(conn, &req.account_number, now)?;
-    insert(conn, req, window, superseded, now, policy)
+    let superseded = supersede(conn, &d.account_number, now)?;
+    insert(conn, d, asked, window, superseded, now, policy)
 }
 
 /// Ends the contact's live callback, if it has one, as `superseded`; returns its id.
@@ -127,13 +128,7 @@ pub fn supersede(
 ) -> Result<Option<i64>, rusqlite::Error> {
     // Looked up first, not found by an UPDATE ... RETURNING: RETURNING costs a temporary
     // table on every run, and most requests have no live callback to supersede.
-    let superseded: Option<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM callbacks
-             WHERE account_number = ?1 AND state IN ('scheduled', 'due')",
-        )?
-        .query_row([account], |r| r.get(0))
-        .optional()?;
+    let superseded = live_for(conn, account)?;
     if let Some(old) = superseded {
         conn.prepare_cached(
             "UPDATE callbacks SET state = 'superseded', next_at = NULL, parked_at = NULL,
@@ -146,17 +141,20 @@ pub fn supersede(
     Ok(superseded)
 }
 
-/// Inserts the `scheduled` callback of `req`, recording the one it `supersedes`. The
-/// contact must have no live callback left (the database refuses a second): [`create`]
-/// supersedes it first; the ingest benchmark's baselines call this alone.
+/// Inserts the `scheduled` callback `asked` for by `d`, recording the one it `supersedes`.
+/// The contact must have no live callback left (the database refuses a second): [`create`]
+/// supersedes it first; the ingest benchmark's baselines call this alone. The comments of a
+/// message that sets no outcome row are kept on the callback.
 pub fn insert(
     conn: &Connection,
-    req: &PersonalCallback,
+    d: &Disposition,
+    asked: &CallbackAsked,
     window: &UtcWindow,
     superseded: Option<i64>,
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<Created, rusqlite::Error> {
+    let comments = (!d.sets_outcome()).then_some(d);
     let now_ms = now.timestamp_millis();
     let (start, end) = (
         window.start.timestamp_millis(),
@@ -170,15 +168,16 @@ pub fn insert(
              window_end, local_start, local_end, timezone, start_dst, end_dst, state, open_at,
              next_at, parked_at, supersedes, created_at, updated_at, open_until,
              requested_start, requested_end, calling_hours, window_start_local,
-             window_end_local)
+             window_end_local, kind, personal, message, agent_comments, lead_score,
+             target_amount)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'scheduled', ?21, ?14, ?22, ?12,
-             ?13, ?13, ?15, ?16, ?17, ?18, ?19, ?20)",
+             ?13, ?13, ?15, ?16, ?17, ?18, ?19, ?20, ?23, ?24, ?25, ?26, ?27, ?28)",
     )?
     .execute(params![
-        req.callid,
-        req.account_number,
-        req.callback_mode_id,
-        req.user_id,
+        d.callid,
+        d.account_number,
+        asked.callback_mode_id,
+        d.user_id,
         start,
         end,
         window.local_start,
@@ -197,6 +196,12 @@ pub fn insert(
         window.local_rfc3339(window.end),
         first.open,
         slot.parked_at(),
+        asked.kind,
+        asked.kind == CallbackKind::Personal,
+        d.subtopic,
+        comments.map(|d| d.agent_comments.as_str()),
+        comments.map(|d| d.lead_score),
+        comments.map(|d| d.target_amount),
     ])?;
     Ok(Created {
         id: conn.last_insert_rowid(),
@@ -520,16 +525,77 @@ pub fn record_attempt(
     }
 }
 
-/// Any live state → cancelled; its open events are withdrawn.
+/// Any live state → cancelled (by hand: `POST /v1/callbacks/{id}/cancel`); its open events
+/// are withdrawn.
 pub fn cancel(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
-    conn.prepare_cached(
-        "UPDATE callbacks SET state = 'cancelled', end_reason = ?2, next_at = NULL,
-             parked_at = NULL, staged = 0, updated_at = ?3
-         WHERE id = ?1",
-    )?
-    .execute(params![id, EndReason::Cancelled, now.timestamp_millis()])?;
-    events::withdraw(conn, id, Withdraw::Open, now)?;
+    end_cancelled(conn, id, EndReason::Cancelled, now)?;
     Ok(())
+}
+
+/// Any live state → cancelled for `reason`, its open events withdrawn. Returns whether it was
+/// live.
+fn end_cancelled(
+    conn: &Connection,
+    id: i64,
+    reason: EndReason,
+    now: DateTime<Utc>,
+) -> Result<bool, rusqlite::Error> {
+    let ended = conn
+        .prepare_cached(
+            "UPDATE callbacks SET state = 'cancelled', end_reason = ?2, next_at = NULL,
+                 parked_at = NULL, staged = 0, updated_at = ?3
+             WHERE id = ?1 AND state IN ('scheduled', 'due')",
+        )?
+        .execute(params![id, reason, now.timestamp_millis()])?;
+    if ended > 0 {
+        events::withdraw(conn, id, Withdraw::Open, now)?;
+    }
+    Ok(ended > 0)
+}
+
+/// The contact's live callback, if any, → cancelled because an outcome ended it (`dnc`,
+/// `reject`, `closed`): its open events are withdrawn and an `expired` event with the reason
+/// tells dialers and reports the customer is not to be called. Returns its id.
+pub fn end_by_outcome(
+    conn: &Connection,
+    account: &AccountNumber,
+    reason: EndReason,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, rusqlite::Error> {
+    let Some(id) = live_for(conn, account)? else {
+        return Ok(None);
+    };
+    end_cancelled(conn, id, reason, now)?;
+    let attempts: i64 = conn
+        .prepare_cached("SELECT attempts FROM callbacks WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    let now_ms = now.timestamp_millis();
+    events::issue(
+        conn,
+        id,
+        EventKind::Expired,
+        attempts,
+        Some(reason),
+        now_ms,
+        now,
+    )?;
+    Ok(Some(id))
+}
+
+/// The callback `id` → cancelled because a later outcome for its call asked for none; its
+/// open events are withdrawn, as a superseded callback's are. Nothing if it is not live.
+pub fn end_replaced(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
+    end_cancelled(conn, id, EndReason::Replaced, now)?;
+    Ok(())
+}
+
+/// The contact's live callback, if it has one.
+fn live_for(conn: &Connection, account: &AccountNumber) -> Result<Option<i64>, rusqlite::Error> {
+    conn.prepare_cached(
+        "SELECT id FROM callbacks WHERE account_number = ?1 AND state IN ('scheduled', 'due')",
+    )?
+    .query_row([account], |r| r.get(0))
+    .optional()
 }
 
 /// The agent left (logged out, or ended their last call): each open personal callback of
@@ -545,9 +611,11 @@ pub fn owner_left(
     }
     let deadline = now.timestamp_millis() + policy.fallback_after.num_milliseconds();
     conn.prepare_cached(
+        // The first two conditions are the WHERE of callbacks_live_by_agent, written out so
+        // that the planner reads the agent's callbacks from that index.
         "UPDATE callbacks SET next_at = min(next_at, ?2)
-         WHERE user_id = ?1 AND state = 'due' AND personal = 1
-           AND coalesce(fallback, '') <> 'any-agent'
+         WHERE user_id = ?1 AND state IN ('scheduled', 'due') AND kind = 'personal'
+           AND state = 'due' AND personal = 1 AND coalesce(fallback, '') <> 'any-agent'
          RETURNING next_at",
     )?
     .query_map(params![user, deadline], |r| r.get::<_, i64>(0))?

@@ -6,9 +6,12 @@
 pub mod backup;
 pub mod bulk;
 pub mod callbacks;
+pub mod catalogue;
 mod checkpoint;
+pub mod contacts;
 pub mod events;
 pub mod lifecycle;
+pub mod lists;
 pub mod outcomes;
 pub mod purge;
 pub mod schema;

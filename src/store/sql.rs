@@ -5,7 +5,7 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::Row;
 
-use crate::lcm::{AccountNumber, CallId, UserId};
+use crate::lcm::{AccountNumber, CallId, CallbackKind, Subtopic, TelephonyOutcome, UserId};
 use crate::lifecycle::{AttemptResult, CallState, CallbackState, EndReason, EventKind};
 use crate::policy::Fallback;
 use crate::zone::{self, Adjustment, Zone};
@@ -36,10 +36,41 @@ as_text!(
     AttemptResult,
     CallState,
     Fallback,
+    CallbackKind,
     CallId,
     AccountNumber,
     UserId
 );
+
+impl ToSql for Subtopic {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(
+            self.name().as_bytes(),
+        )))
+    }
+}
+
+impl FromSql for Subtopic {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let name = text(value)?;
+        Subtopic::parse(name).ok_or_else(|| unreadable("subtopic", name, "not a message served"))
+    }
+}
+
+/// Stored by its id, as the vendor numbers telephony outcomes.
+impl ToSql for TelephonyOutcome {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.id()))
+    }
+}
+
+impl FromSql for TelephonyOutcome {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let id = value.as_i64()?;
+        TelephonyOutcome::from_id(id)
+            .ok_or_else(|| unreadable("telephony outcome", &id.to_string(), "not an id of one"))
+    }
+}
 
 /// Read back by `parse`.
 macro_rules! by_name {
@@ -61,7 +92,8 @@ by_name!(
     EventKind,
     AttemptResult,
     CallState,
-    Fallback
+    Fallback,
+    CallbackKind
 );
 
 /// Identifiers are checked by their own rule on the way back too.

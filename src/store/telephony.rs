@@ -107,3 +107,26 @@ pub fn present(user: &str) -> String {
           OR EXISTS (SELECT 1 FROM calls k WHERE k.user_id = {user} AND k.state = 'active'))"
     )
 }
+
+/// The call `callid`, and whether its agent is present (logged in, or on an active call).
+pub fn call_and_presence(
+    conn: &Connection,
+    callid: &CallId,
+) -> Result<Option<(Call, bool)>, rusqlite::Error> {
+    conn.prepare_cached(&format!(
+        "SELECT callid, account_number, user_id, state, {} FROM calls c WHERE callid = ?1",
+        present("c.user_id")
+    ))?
+    .query_row([callid], |r| {
+        Ok((
+            Call {
+                callid: r.get(0)?,
+                account_number: r.get(1)?,
+                user_id: r.get(2)?,
+                state: r.get(3)?,
+            },
+            r.get(4)?,
+        ))
+    })
+    .optional()
+}

@@ -5,11 +5,14 @@
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use redial::clock::Clock;
-use redial::lcm::{AccountNumber, CallId, LocalWindow, PersonalCallback, UserId};
+use redial::lcm::{
+    AccountNumber, CallId, CallbackAsked, CallbackKind, Disposition, LocalWindow, Subtopic, UserId,
+};
 use redial::lifecycle::AttemptResult;
 use redial::policy::Policy;
 use redial::scheduler::Outcome;
 use redial::service::queue::{AckRequest, LeaseRequest};
+use redial::service::telephony::NewCall;
 use redial::service::{Error, Service};
 use redial::store::callbacks::Callback;
 use redial::store::events::Event;
@@ -101,41 +104,77 @@ impl Rig {
         start: NaiveDateTime,
         end: NaiveDateTime,
     ) -> Result<i64, Error> {
+        self.callback_of(CallbackKind::Personal, account, user, zone, start, end)
+            .await
+    }
+
+    /// A normal callback (any agent may take it) set by `user`, window in UTC.
+    pub async fn normal_callback(
+        &self,
+        account: &str,
+        user: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> i64 {
+        let (start, end) = (start.naive_utc(), end.naive_utc());
+        self.callback_of(CallbackKind::Normal, account, user, Tz::UTC, start, end)
+            .await
+            .unwrap()
+    }
+
+    async fn callback_of(
+        &self,
+        kind: CallbackKind,
+        account: &str,
+        user: &str,
+        zone: Tz,
+        start: NaiveDateTime,
+        end: NaiveDateTime,
+    ) -> Result<i64, Error> {
+        let subtopic = match kind {
+            CallbackKind::Personal => Subtopic::PersonalCallback,
+            CallbackKind::Normal => Subtopic::NormalCallback,
+        };
         let callid =
             CallId::parse(format!("call-{account}-{}", start.and_utc().timestamp())).unwrap();
-        let request = PersonalCallback {
+        let request = Disposition {
+            subtopic,
             callid: callid.clone(),
             account_number: AccountNumber::parse(account).unwrap(),
-            outcome_id: 4,
-            business_outcome: 101,
-            window: LocalWindow { start, end },
-            callback_mode_id: 1,
             user_id: UserId::parse(user).unwrap(),
+            outcome_id: Some(4),
+            business_outcome: Some(101),
+            call_outcome: None,
             agent_comments: String::new(),
             lead_score: 0.0,
             target_amount: 0.0,
-            timezone: Some(zone),
+            callback: Some(CallbackAsked {
+                kind,
+                window: LocalWindow { start, end },
+                callback_mode_id: 1,
+                timezone: Some(zone),
+            }),
         };
         self.service
-            .register_call(
+            .register_call(NewCall::new(
                 callid.clone(),
                 request.account_number.clone(),
                 request.user_id.clone(),
-            )
+            ))
             .await?;
         let stored = self.service.set_outcome(request, None).await;
         self.service.end_call(callid).await?;
-        stored
+        stored.map(|id| id.expect("a callback"))
     }
 
     /// Registers a call of `user`'s for `account`: the agent is on it.
     pub async fn on_call(&self, callid: &str, account: &str, user: &str) {
         self.service
-            .register_call(
+            .register_call(NewCall::new(
                 CallId::parse(callid).unwrap(),
                 AccountNumber::parse(account).unwrap(),
                 UserId::parse(user).unwrap(),
-            )
+            ))
             .await
             .unwrap();
     }

@@ -1,0 +1,75 @@
+//! `GetPersonalCallbackList`: an agent's live personal callbacks, a page at a time, read
+//! from `callbacks_live_by_agent` in window order.
+
+use chrono::{Duration, NaiveDate};
+use rusqlite::{params, Connection};
+
+use crate::lcm::UserId;
+
+/// A listed callback: its clipped window as local RFC 3339 text in its zone, and what the
+/// telephony side registered of its contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub callback_mode_id: i64,
+    pub window_start_local: String,
+    pub window_end_local: String,
+    pub campaign_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub mode_description: Option<String>,
+    pub cvalue: Option<String>,
+}
+
+/// No zone is further than this from UTC (Kiribati, UTC+14; Baker Island, UTC−12): the UTC
+/// bounds that surely hold every window starting on the local dates asked for.
+const WIDEST_OFFSET: Duration = Duration::hours(14);
+
+/// `user`'s live personal callbacks whose window starts, in their own zone, on a date from
+/// `from` to `to`: `rows` of them from the `first` (counted from 1), by window start.
+pub fn personal_callbacks(
+    conn: &Connection,
+    user: &UserId,
+    from: NaiveDate,
+    to: NaiveDate,
+    first: i64,
+    rows: i64,
+) -> Result<Vec<Listed>, rusqlite::Error> {
+    let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    let lower = (midnight(from) - WIDEST_OFFSET).timestamp_millis();
+    let upper = (midnight(to) + Duration::days(1) + WIDEST_OFFSET).timestamp_millis();
+    conn.prepare_cached(
+        "SELECT c.callback_mode_id, c.window_start_local, c.window_end_local, k.campaign_id,
+             k.contact_id, m.description, m.cvalue
+         FROM callbacks c
+             LEFT JOIN contacts k ON k.account_number = c.account_number
+             LEFT JOIN contact_modes m
+                 ON m.account_number = c.account_number AND m.mode_id = c.callback_mode_id
+         WHERE c.user_id = ?1 AND c.state IN ('scheduled', 'due') AND c.kind = 'personal'
+           AND c.window_start >= ?2 AND c.window_start < ?3
+           AND substr(c.window_start_local, 1, 10) BETWEEN ?4 AND ?5
+         ORDER BY c.window_start, c.id
+         LIMIT ?7 + 0 OFFSET ?6 + 0",
+    )?
+    .query_map(
+        params![
+            user,
+            lower,
+            upper,
+            from.format("%Y-%m-%d").to_string(),
+            to.format("%Y-%m-%d").to_string(),
+            first - 1,
+            rows
+        ],
+        |r| {
+            Ok(Listed {
+                callback_mode_id: r.get(0)?,
+                window_start_local: r.get(1)?,
+                window_end_local: r.get(2)?,
+                campaign_id: r.get(3)?,
+                contact_id: r.get(4)?,
+                mode_description: r.get(5)?,
+                cvalue: r.get(6)?,
+            })
+        },
+    )?
+    .collect()
+}
