@@ -161,22 +161,34 @@ pub fn ingest_levels(
             .map(|i| lcm_body(i, &day))
             .collect();
         let before = count(&db, "outcomes");
-        let cpu_before = cpu_seconds(server.child.id());
-        let driver_before = cpu_seconds(std::process::id());
-        let written_before = written_bytes(server.child.id());
-        let load = drive(&url, bodies, concurrency);
-        let requests = load.requests as f64;
-        let cost = Cost {
-            cpu_us: (cpu_seconds(server.child.id()) - cpu_before) * 1e6 / requests,
-            driver_cpu_us: (cpu_seconds(std::process::id()) - driver_before) * 1e6 / requests,
-            written_kib: (written_bytes(server.child.id()) - written_before) / 1024.0 / requests,
-        };
+        let (load, cost) = measure(&server, &url, bodies, concurrency);
         let rows = count(&db, "outcomes") - before;
         results.push((load, rows, cost));
         after_each();
     }
     server.terminate();
     results
+}
+
+/// [`drive`] against `server`, with what the server spent on it.
+pub fn measure(
+    server: &process::ServerProcess,
+    url: &str,
+    bodies: Vec<Vec<u8>>,
+    concurrency: usize,
+) -> (Load, Cost) {
+    let pid = server.child.id();
+    let cpu_before = cpu_seconds(pid);
+    let driver_before = cpu_seconds(std::process::id());
+    let written_before = written_bytes(pid);
+    let load = drive(url, bodies, concurrency);
+    let requests = load.requests as f64;
+    let cost = Cost {
+        cpu_us: (cpu_seconds(pid) - cpu_before) * 1e6 / requests,
+        driver_cpu_us: (cpu_seconds(std::process::id()) - driver_before) * 1e6 / requests,
+        written_kib: (written_bytes(pid) - written_before) / 1024.0 / requests,
+    };
+    (load, cost)
 }
 
 /// Bytes a process has caused to be sent to storage, from `/proc/PID/io`.

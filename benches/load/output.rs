@@ -1,6 +1,7 @@
 //! The tables the harness prints, in Markdown, ready for `BENCHMARKS.md`.
 
 use crate::baselines::Baselines;
+use crate::family::{ListFigures, Mix};
 use crate::growth::GrowthRow;
 use crate::hostile::Hostile;
 use crate::ingest::{Cost, Load};
@@ -134,4 +135,64 @@ pub fn report_hostile(h: &Hostile) {
         );
     }
     println!();
+}
+
+pub fn report_family(mix: &Mix, list: &ListFigures) {
+    println!(
+        "## The LCM family: mixed workload and the personal-callback list\n\n\
+         Mixed: 60% SetBusinessOutcomeWithComments, 25% SetBusinessOutcomeWithPersonalCallback, \
+         10% SetBusinessOutcomeWithCallback, 5% SetBusinessOutcomeWithCallOutcome (DNC), \
+         interleaved; PCB-only: the ingest body. {} requests a round at 64 connections, rounds \
+         alternating on one server.\n",
+        mix.requests
+    );
+    println!("| round | PCB-only req/s (p99 ms) | mixed req/s (p99 ms) | mixed / PCB | server CPU µs/request PCB / mixed |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (n, ((pcb, pcb_cost), (mixed, mixed_cost))) in mix.pcb.iter().zip(&mix.mixed).enumerate() {
+        println!(
+            "| {} | {:.0} ({:.1}) | {:.0} ({:.1}) | {:.2} | {:.0} / {:.0} |",
+            n + 1,
+            pcb.rate(),
+            pct(&pcb.latencies, 0.99),
+            mixed.rate(),
+            pct(&mixed.latencies, 0.99),
+            mixed.rate() / pcb.rate(),
+            pcb_cost.cpu_us,
+            mixed_cost.cpu_us
+        );
+        for (name, load) in [("PCB-only", pcb), ("mixed", mixed)] {
+            if load.ok != load.requests {
+                println!("\n**{name}: {} of {} succeeded**\n", load.ok, load.requests);
+            }
+        }
+    }
+    let rates =
+        |runs: &[(Load, Cost)]| -> Vec<f64> { runs.iter().map(|(l, _)| l.rate()).collect() };
+    let (pcb, mixed) = (median(&rates(&mix.pcb)), median(&rates(&mix.mixed)));
+    println!(
+        "\nMedians: PCB-only {pcb:.0} req/s, mixed {mixed:.0} req/s, mixed / PCB-only {:.2}.\n",
+        mixed / pcb
+    );
+    println!(
+        "GetPersonalCallbackList over HTTP, one request at a time, for an agent with 1,000 live \
+         callbacks among {} scheduled.\n",
+        list.total
+    );
+    println!("| page | requests | p50 ms | p99 ms | max ms |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (name, load) in &list.pages {
+        println!(
+            "| {name} | {} | {:.2} | {:.2} | {:.2} |",
+            load.requests,
+            pct(&load.latencies, 0.5),
+            pct(&load.latencies, 0.99),
+            pct(&load.latencies, 1.0)
+        );
+    }
+    println!("\nQuery plan of the page (`EXPLAIN QUERY PLAN`):\n");
+    println!("```");
+    for line in &list.plan {
+        println!("{line}");
+    }
+    println!("```\n");
 }

@@ -2,7 +2,7 @@
 //! from `callbacks_live_by_agent` in window order.
 
 use chrono::{Duration, NaiveDate};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
 use crate::lcm::UserId;
 
@@ -23,6 +23,20 @@ pub struct Listed {
 /// bounds that surely hold every window starting on the local dates asked for.
 const WIDEST_OFFSET: Duration = Duration::hours(14);
 
+/// The page's statement: the agent's live personal callbacks from `callbacks_live_by_agent`
+/// between UTC bounds wide enough for every zone, then the local dates asked for.
+const PAGE: &str = "SELECT c.callback_mode_id, c.window_start_local, c.window_end_local,
+        k.campaign_id, k.contact_id, m.description, m.cvalue
+    FROM callbacks c
+        LEFT JOIN contacts k ON k.account_number = c.account_number
+        LEFT JOIN contact_modes m
+            ON m.account_number = c.account_number AND m.mode_id = c.callback_mode_id
+    WHERE c.user_id = ?1 AND c.state IN ('scheduled', 'due') AND c.kind = 'personal'
+      AND c.window_start >= ?2 AND c.window_start < ?3
+      AND substr(c.window_start_local, 1, 10) BETWEEN ?4 AND ?5
+    ORDER BY c.window_start, c.id
+    LIMIT ?7 + 0 OFFSET ?6 + 0";
+
 /// `user`'s live personal callbacks whose window starts, in their own zone, on a date from
 /// `from` to `to`: `rows` of them from the `first` (counted from 1), by window start.
 pub fn personal_callbacks(
@@ -33,33 +47,8 @@ pub fn personal_callbacks(
     first: i64,
     rows: i64,
 ) -> Result<Vec<Listed>, rusqlite::Error> {
-    let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
-    let lower = (midnight(from) - WIDEST_OFFSET).timestamp_millis();
-    let upper = (midnight(to) + Duration::days(1) + WIDEST_OFFSET).timestamp_millis();
-    conn.prepare_cached(
-        "SELECT c.callback_mode_id, c.window_start_local, c.window_end_local, k.campaign_id,
-             k.contact_id, m.description, m.cvalue
-         FROM callbacks c
-             LEFT JOIN contacts k ON k.account_number = c.account_number
-             LEFT JOIN contact_modes m
-                 ON m.account_number = c.account_number AND m.mode_id = c.callback_mode_id
-         WHERE c.user_id = ?1 AND c.state IN ('scheduled', 'due') AND c.kind = 'personal'
-           AND c.window_start >= ?2 AND c.window_start < ?3
-           AND substr(c.window_start_local, 1, 10) BETWEEN ?4 AND ?5
-         ORDER BY c.window_start, c.id
-         LIMIT ?7 + 0 OFFSET ?6 + 0",
-    )?
-    .query_map(
-        params![
-            user,
-            lower,
-            upper,
-            from.format("%Y-%m-%d").to_string(),
-            to.format("%Y-%m-%d").to_string(),
-            first - 1,
-            rows
-        ],
-        |r| {
+    conn.prepare_cached(PAGE)?
+        .query_map(page_params(user, from, to, first, rows), |r| {
             Ok(Listed {
                 callback_mode_id: r.get(0)?,
                 window_start_local: r.get(1)?,
@@ -69,7 +58,38 @@ pub fn personal_callbacks(
                 mode_description: r.get(5)?,
                 cvalue: r.get(6)?,
             })
-        },
-    )?
-    .collect()
+        })?
+        .collect()
+}
+
+/// How SQLite runs the page's statement (`EXPLAIN QUERY PLAN`), one line a step: for the
+/// benchmark's record.
+pub fn page_plan(conn: &Connection, user: &UserId) -> Result<Vec<String>, rusqlite::Error> {
+    let day = NaiveDate::from_ymd_opt(2026, 1, 13).expect("a date");
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {PAGE}"))?
+        .query_map(page_params(user, day, day, 1, 10), |r| {
+            r.get::<_, String>(3)
+        })?
+        .collect()
+}
+
+fn page_params(
+    user: &UserId,
+    from: NaiveDate,
+    to: NaiveDate,
+    first: i64,
+    rows: i64,
+) -> (&UserId, i64, i64, String, String, i64, i64) {
+    let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    let lower = (midnight(from) - WIDEST_OFFSET).timestamp_millis();
+    let upper = (midnight(to) + Duration::days(1) + WIDEST_OFFSET).timestamp_millis();
+    (
+        user,
+        lower,
+        upper,
+        from.format("%Y-%m-%d").to_string(),
+        to.format("%Y-%m-%d").to_string(),
+        first - 1,
+        rows,
+    )
 }

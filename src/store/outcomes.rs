@@ -1,6 +1,8 @@
 //! Business outcomes: what a message needs to know before it writes, and the outcome rows it
 //! writes. A replaced outcome moves to `outcome_history`.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
@@ -37,8 +39,6 @@ pub struct Listed {
 pub struct Prerequisites {
     /// The AccountNumber the call was registered with.
     pub account_number: AccountNumber,
-    /// The agent the call was registered with.
-    pub call_user: UserId,
     /// The call's current outcome.
     pub current: Option<Recorded>,
     /// The message's agent is logged in, or on an active call.
@@ -54,49 +54,53 @@ pub fn prerequisites(
     callid: &CallId,
     user: &UserId,
 ) -> Result<Option<Prerequisites>, rusqlite::Error> {
-    conn.prepare_cached(&format!(
-        "SELECT c.account_number, o.id, o.callback_id, o.account_number, o.outcome_id,
-                o.business_outcome, o.user_id, o.agent_comments, o.lead_score, o.target_amount,
-                {}, o.message, o.call_outcome, c.user_id, d.since, d.callid, d.message
-         FROM calls c LEFT JOIN outcomes o ON o.callid = c.callid
-             LEFT JOIN dnc d ON d.account_number = c.account_number
-         WHERE c.callid = ?1",
-        present("?2")
-    ))?
-    .query_row(params![callid, user], |r| {
-        let current = match r.get::<_, Option<i64>>(1)? {
-            None => None,
-            Some(id) => Some(Recorded {
-                id,
-                message: r.get(11)?,
-                callback_id: r.get(2)?,
-                account_number: r.get(3)?,
-                outcome_id: r.get(4)?,
-                business_outcome: r.get(5)?,
-                call_outcome: r.get(12)?,
-                user_id: r.get(6)?,
-                agent_comments: r.get(7)?,
-                lead_score: r.get(8)?,
-                target_amount: r.get(9)?,
-            }),
-        };
-        let dnc = match r.get::<_, Option<i64>>(14)? {
-            None => None,
-            Some(since) => Some(Listed {
-                since: instant(since),
-                callid: r.get(15)?,
-                message: r.get(16)?,
-            }),
-        };
-        Ok(Prerequisites {
-            account_number: r.get(0)?,
-            call_user: r.get(13)?,
-            current,
-            agent_present: r.get(10)?,
-            dnc,
+    // Written once: every message reads it, and formatting it each time was a measurable
+    // part of a request's cost.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT c.account_number, o.id, o.callback_id, o.account_number, o.outcome_id,
+                 o.business_outcome, o.user_id, o.agent_comments, o.lead_score,
+                 o.target_amount, {}, o.message, o.call_outcome, d.since, d.callid, d.message
+             FROM calls c LEFT JOIN outcomes o ON o.callid = c.callid
+                 LEFT JOIN dnc d ON d.account_number = c.account_number
+             WHERE c.callid = ?1",
+            present("?2")
+        )
+    });
+    conn.prepare_cached(&SQL)?
+        .query_row(params![callid, user], |r| {
+            let current = match r.get::<_, Option<i64>>(1)? {
+                None => None,
+                Some(id) => Some(Recorded {
+                    id,
+                    message: r.get(11)?,
+                    callback_id: r.get(2)?,
+                    account_number: r.get(3)?,
+                    outcome_id: r.get(4)?,
+                    business_outcome: r.get(5)?,
+                    call_outcome: r.get(12)?,
+                    user_id: r.get(6)?,
+                    agent_comments: r.get(7)?,
+                    lead_score: r.get(8)?,
+                    target_amount: r.get(9)?,
+                }),
+            };
+            let dnc = match r.get::<_, Option<i64>>(13)? {
+                None => None,
+                Some(since) => Some(Listed {
+                    since: instant(since),
+                    callid: r.get(14)?,
+                    message: r.get(15)?,
+                }),
+            };
+            Ok(Prerequisites {
+                account_number: r.get(0)?,
+                current,
+                agent_present: r.get(10)?,
+                dnc,
+            })
         })
-    })
-    .optional()
+        .optional()
 }
 
 /// Stores the outcome `d` sets for its call, with the callback it created, if any: a new row,
