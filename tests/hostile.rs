@@ -50,18 +50,8 @@ async fn every_hostile_request_gets_an_envelope_naming_its_field() {
     let app = spawn_app().await;
     app.seed_prerequisites().await;
     for (name, body, expected) in corpus() {
-        let response = app
-            .client
-            .post(app.url("/v1/lcm"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let reply: Value = response.json().await.unwrap_or_else(|e| {
-            panic!("{name}: the answer is not JSON: {e}");
-        });
+        // (`post_lcm_raw` fails the test if the answer is not JSON.)
+        let (status, reply) = app.post_lcm_raw(body).await;
         assert_eq!(status, expected.status, "{name}: {reply}");
         assert_eq!(reply["channel"], "LCM", "{name}: {reply}");
         let outcome = &reply["message"]["response"];
@@ -107,21 +97,8 @@ async fn every_subtopic_takes_the_corpus_without_a_5xx() {
     for subtopic in Subtopic::ALL {
         let name = subtopic.name().as_bytes();
         for (file, body, _) in corpus() {
-            let body = swap(&body, seed, name);
-            let response = app
-                .client
-                .post(app.url("/v1/lcm"))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
+            let (status, reply) = app.post_lcm_raw(swap(&body, seed, name)).await;
             let case = format!("{subtopic} {file}");
-            let reply: Value = response
-                .json()
-                .await
-                .unwrap_or_else(|e| panic!("{case}: the answer is not JSON: {e}"));
             assert!(
                 status == 200 || (400..500).contains(&status),
                 "{case}: {status} {reply}"

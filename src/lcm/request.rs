@@ -125,48 +125,8 @@ impl Message {
             S::PersonalCallback | S::NormalCallback | S::PersonalCallbackWithComments => {
                 Message::Disposition(callback_message(subtopic, data, &f)?)
             }
-            S::Comments => {
-                let callid = parse_callid(data)?;
-                let account_number = account(&f)?;
-                let outcome_id = Some(f.count("OutcomeId")?);
-                let user_id = user(&f, UserId::FIELD)?;
-                Message::Disposition(Disposition {
-                    subtopic,
-                    callid,
-                    account_number,
-                    user_id,
-                    outcome_id,
-                    business_outcome: None,
-                    call_outcome: None,
-                    agent_comments: comments(&f)?,
-                    lead_score: f.finite("LeadScore")?,
-                    target_amount: f.finite("TargetAmount")?,
-                    callback: None,
-                })
-            }
-            S::CallOutcome | S::CallOutcomeWithComments => {
-                let callid = parse_callid(data)?;
-                let account_number = account(&f)?;
-                let (business_outcome, field) = match subtopic {
-                    S::CallOutcome => (Some(f.count("BusinessOutcome")?), "CallOutcome"),
-                    _ => (None, "OutcomeID"),
-                };
-                let call_outcome = Some(TelephonyOutcome::read(field, data.get(field))?);
-                let lead_score = f.finite("LeadScore")?;
-                let user_id = user(&f, UserId::FIELD)?;
-                Message::Disposition(Disposition {
-                    subtopic,
-                    callid,
-                    account_number,
-                    user_id,
-                    outcome_id: None,
-                    business_outcome,
-                    call_outcome,
-                    agent_comments: comments(&f)?,
-                    lead_score,
-                    target_amount: f.finite("TargetAmount")?,
-                    callback: None,
-                })
+            S::Comments | S::CallOutcome | S::CallOutcomeWithComments => {
+                Message::Disposition(outcome_message(subtopic, data, &f)?)
             }
             S::AgentState => {
                 let user_id = user(&f, "agentID")?;
@@ -276,6 +236,53 @@ fn callback_message(
             callback_mode_id,
             timezone,
         }),
+    })
+}
+
+/// The three messages that set an outcome and ask for no callback: a business outcome with
+/// comments (`OutcomeId`), or a telephony outcome (`CallOutcome` with a `BusinessOutcome`, or
+/// `OutcomeID` alone). Fields are read in each one's vendor order: the telephony messages list
+/// LeadScore before UserID.
+fn outcome_message(subtopic: Subtopic, data: &Object, f: &Fields) -> Result<Disposition, LcmError> {
+    let callid = parse_callid(data)?;
+    let account_number = account(f)?;
+    let telephony = |field: &'static str| TelephonyOutcome::read(field, data.get(field));
+    let (outcome_id, business_outcome, call_outcome, early_score) = match subtopic {
+        Subtopic::Comments => (Some(f.count("OutcomeId")?), None, None, None),
+        Subtopic::CallOutcome => {
+            let business_outcome = f.count("BusinessOutcome")?;
+            let call_outcome = telephony("CallOutcome")?;
+            let score = f.finite("LeadScore")?;
+            (
+                None,
+                Some(business_outcome),
+                Some(call_outcome),
+                Some(score),
+            )
+        }
+        _ => {
+            let call_outcome = telephony("OutcomeID")?;
+            (None, None, Some(call_outcome), Some(f.finite("LeadScore")?))
+        }
+    };
+    let user_id = user(f, UserId::FIELD)?;
+    let agent_comments = comments(f)?;
+    let lead_score = match early_score {
+        Some(score) => score,
+        None => f.finite("LeadScore")?,
+    };
+    Ok(Disposition {
+        subtopic,
+        callid,
+        account_number,
+        user_id,
+        outcome_id,
+        business_outcome,
+        call_outcome,
+        agent_comments,
+        lead_score,
+        target_amount: f.finite("TargetAmount")?,
+        callback: None,
     })
 }
 

@@ -285,29 +285,32 @@ pub fn expire(
     reason: EndReason,
     now: DateTime<Utc>,
 ) -> Result<(), rusqlite::Error> {
-    let changed = conn
-        .prepare_cached(
-            "UPDATE callbacks SET state = 'expired', end_reason = ?2, next_at = NULL,
-                 parked_at = NULL, staged = 0, updated_at = ?3
-             WHERE id = ?1 AND state IN ('scheduled', 'due')",
-        )?
-        .execute(params![id, reason, now.timestamp_millis()])?;
-    if changed > 0 {
-        events::withdraw(conn, id, Withdraw::Open, now)?;
-        let attempts: i64 = conn
-            .prepare_cached("SELECT attempts FROM callbacks WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))?;
-        events::issue(
-            conn,
-            id,
-            EventKind::Expired,
-            attempts,
-            Some(reason),
-            now.timestamp_millis(),
-            now,
-        )?;
+    if end(conn, id, CallbackState::Expired, reason, now)? {
+        issue_expired(conn, id, reason, now)?;
     }
     Ok(())
+}
+
+/// The `expired` event that tells dialers and reports the callback `id` ended for `reason`.
+fn issue_expired(
+    conn: &Connection,
+    id: i64,
+    reason: EndReason,
+    now: DateTime<Utc>,
+) -> Result<(), rusqlite::Error> {
+    let attempts: i64 = conn
+        .prepare_cached("SELECT attempts FROM callbacks WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    let now_ms = now.timestamp_millis();
+    events::issue(
+        conn,
+        id,
+        EventKind::Expired,
+        attempts,
+        Some(reason),
+        now_ms,
+        now,
+    )
 }
 
 /// What the scheduler did with one callback from its agenda.
@@ -540,13 +543,25 @@ fn end_cancelled(
     reason: EndReason,
     now: DateTime<Utc>,
 ) -> Result<bool, rusqlite::Error> {
+    end(conn, id, CallbackState::Cancelled, reason, now)
+}
+
+/// Any live state → the final `state` for `reason`, off the agenda, its open events withdrawn.
+/// Returns whether it was live.
+fn end(
+    conn: &Connection,
+    id: i64,
+    state: CallbackState,
+    reason: EndReason,
+    now: DateTime<Utc>,
+) -> Result<bool, rusqlite::Error> {
     let ended = conn
         .prepare_cached(
-            "UPDATE callbacks SET state = 'cancelled', end_reason = ?2, next_at = NULL,
+            "UPDATE callbacks SET state = ?4, end_reason = ?2, next_at = NULL,
                  parked_at = NULL, staged = 0, updated_at = ?3
              WHERE id = ?1 AND state IN ('scheduled', 'due')",
         )?
-        .execute(params![id, reason, now.timestamp_millis()])?;
+        .execute(params![id, reason, now.timestamp_millis(), state])?;
     if ended > 0 {
         events::withdraw(conn, id, Withdraw::Open, now)?;
     }
@@ -566,19 +581,7 @@ pub fn end_by_outcome(
         return Ok(None);
     };
     end_cancelled(conn, id, reason, now)?;
-    let attempts: i64 = conn
-        .prepare_cached("SELECT attempts FROM callbacks WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))?;
-    let now_ms = now.timestamp_millis();
-    events::issue(
-        conn,
-        id,
-        EventKind::Expired,
-        attempts,
-        Some(reason),
-        now_ms,
-        now,
-    )?;
+    issue_expired(conn, id, reason, now)?;
     Ok(Some(id))
 }
 
