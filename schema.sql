@@ -546,3 +546,38 @@ SELECT c.id,
        strftime('%Y-%m-%dT%H:%M:%fZ', c.created_at / 1000.0, 'unixepoch') AS created_at_utc,
        strftime('%Y-%m-%dT%H:%M:%fZ', c.updated_at / 1000.0, 'unixepoch') AS updated_at_utc
 FROM callbacks_shown c;
+
+-- step 11: what the bus pushes to desktops and supervisor screens
+-- One row per pushed event (README: The bus), written in the transaction that made it happen.
+-- `id` orders pushes by the instant they become visible: milliseconds since 2000-01-01 UTC
+-- times 4,096, plus a sequence within the millisecond. A callback's due push is written ahead
+-- of its window with the id of the window's start, so `WHERE id <= <first id after now>` is
+-- what a subscriber may have seen. `user_id` is the agent whose desktop hears it (NULL:
+-- supervisors only); `data` is the pushed message, JSON.
+CREATE TABLE bus_events (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    user_id      TEXT,
+    callback_id  INTEGER,
+    data         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+-- A callback's due pushes, taken back if its redial is withdrawn before the window opens.
+CREATE INDEX bus_events_due ON bus_events (callback_id)
+    WHERE kind IN ('PersonalCallbackDue', 'CallbackDue');
+-- One agent's pushes, for a desktop that reconnects with `after`.
+CREATE INDEX bus_events_by_agent ON bus_events (user_id, id) WHERE user_id IS NOT NULL;
+-- The highest push id the retention purge deleted: a subscriber asking for older ones is told.
+CREATE TABLE bus_purged (
+    only     INTEGER PRIMARY KEY CHECK (only = 1),
+    through  INTEGER NOT NULL
+);
+
+-- Pushes for reporting, with the instant each became visible.
+CREATE VIEW v_bus_events AS
+SELECT b.id, b.kind, b.user_id, b.callback_id,
+       strftime('%Y-%m-%dT%H:%M:%fZ', (b.id / 4096 + 946684800000) / 1000.0, 'unixepoch')
+           AS visible_at_utc,
+       strftime('%Y-%m-%dT%H:%M:%fZ', b.created_at / 1000.0, 'unixepoch') AS created_at_utc,
+       b.data
+FROM bus_events b;

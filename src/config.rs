@@ -47,6 +47,8 @@ pub enum Command {
     Dialer(DialerArgs),
     /// Copy the database, consistently, while the service runs (SQLite's online backup).
     Backup(BackupArgs),
+    /// Listen on the bus as a desktop or a supervisor screen: print each push, one per line.
+    Bus(crate::bus::client::BusArgs),
 }
 
 /// `redial backup --db PATH OUT`.
@@ -168,6 +170,18 @@ pub struct Config {
     /// When the retention purge runs (cron, seconds first).
     #[arg(long, env = "REDIAL_PURGE_CRON", default_value = "0 0 3 * * *", value_parser = parse_schedule)]
     pub purge_cron: cron::Schedule,
+    /// The most bus sockets (`GET /v1/bus`) open at once; more are answered 503.
+    #[arg(long, env = "REDIAL_MAX_BUS_CLIENTS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_bus_clients: u32,
+    /// Pushes a bus socket may fall behind by before it is told it lagged and is closed.
+    #[arg(long, env = "REDIAL_BUS_QUEUE", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub bus_queue: u32,
+    /// How often an idle bus socket is pinged; one that has sent nothing (not even a pong)
+    /// for two of these is closed, and so is one that takes longer than this to take a frame.
+    #[arg(long, env = "REDIAL_BUS_PING", default_value = "30s", value_parser = duration(MILLISECOND, HOUR))]
+    pub bus_ping: chrono::Duration,
 }
 
 impl Config {
@@ -183,7 +197,7 @@ impl Config {
             .chain(args.into_iter().map(Into::into));
         match Cli::try_parse_from(argv)?.command {
             Command::Serve(config) => Ok(*config),
-            Command::Dialer(_) | Command::Backup(_) => unreachable!("the subcommand is serve"),
+            _ => unreachable!("the subcommand is serve"),
         }
     }
 

@@ -20,10 +20,12 @@
 //! - [`scheduler`]: the due-window worker and the retention purge.
 //! - [`signals`]: how commits wake the scheduler and long-polling dialers.
 //! - [`http`]: the routes, thin, and the connections they are served on.
+//! - [`bus`]: pushes to desktops and supervisor screens, from the outbox to the sockets.
 //! - [`dialer`]: the reference dialer, a working client of the queue.
 //! - [`logs`]: where log lines go and how JSON lines are written.
 //! - [`memory`]: how the process takes memory from the kernel (no transparent huge pages).
 
+pub mod bus;
 pub mod catalogue;
 pub mod clock;
 pub mod config;
@@ -107,18 +109,40 @@ pub async fn serve(
             .housekeeping(config.purge_cron.clone(), config.retention)
             .run(),
     );
+    let bus = bus::Bus::start(
+        service.store().clone(),
+        service.clock().clone(),
+        config.bus_queue as usize,
+    )
+    .await
+    .context("cannot start the bus")?;
+    workers.spawn(Arc::clone(&bus).run(stop.clone()));
+    let sockets = http::bus::Sockets {
+        bus,
+        permits: Arc::new(tokio::sync::Semaphore::new(config.max_bus_clients as usize)),
+        max: config.max_bus_clients as usize,
+        ping: std_duration(config.bus_ping),
+        tasks: TaskTracker::new(),
+        closing: CancellationToken::new(),
+    };
+    let (socket_tasks, closing) = (sockets.tasks.clone(), sockets.closing.clone());
     let router = http::router(AppState::new(App {
         service,
         timeout: std_duration(config.request_timeout),
         body_timeout: std_duration(config.body_timeout),
         tokens,
+        sockets,
     }));
     let stopping = stop.clone();
     http::server::serve(listener, router, config.connection_limits(), async move {
         shutdown.await;
         stopping.cancel();
+        closing.cancel();
     })
     .await;
+    // Bus sockets answer the requests they hold and close (1001) while the writer still runs.
+    socket_tasks.close();
+    socket_tasks.wait().await;
     stop.cancel();
     workers.close();
     workers.wait().await;

@@ -52,6 +52,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Dialer(args) => redial::dialer::run(args).await,
+        Command::Bus(args) => redial::bus::client::run(args).await,
         Command::Backup(args) => {
             let (db, out) = (args.db.clone(), args.out.clone());
             let copied =

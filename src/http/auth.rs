@@ -15,15 +15,17 @@ pub enum Role {
     Telephony,
     Dialer,
     Reporting,
+    Supervisor,
     Admin,
 }
 
 impl Role {
-    const ALL: [Role; 5] = [
+    const ALL: [Role; 6] = [
         Role::Desktop,
         Role::Telephony,
         Role::Dialer,
         Role::Reporting,
+        Role::Supervisor,
         Role::Admin,
     ];
 
@@ -33,6 +35,7 @@ impl Role {
             Role::Telephony => "telephony",
             Role::Dialer => "dialer",
             Role::Reporting => "reporting",
+            Role::Supervisor => "supervisor",
             Role::Admin => "admin",
         }
     }
@@ -43,21 +46,62 @@ impl Role {
 }
 
 /// The tokens from the file, each with the bit set of its roles. The file holds one token per
-/// line followed by its roles, comma-separated:
+/// line followed by its roles, comma-separated, and optionally the agent a desktop's token
+/// belongs to:
 ///
 /// ```text
-/// # token                           roles
-/// 6f1c0c2e9a7b4d58b1e3a9d2c4f60718  desktop
+/// # token                           roles              agent
+/// 6f1c0c2e9a7b4d58b1e3a9d2c4f60718  desktop            agent=testagent
 /// b7d2e4f6a8c0e2f4a6b8d0f2a4c6e8f0  dialer,reporting
 /// ```
 ///
-/// Roles: `desktop` (`/v1/lcm`), `telephony` (agents and calls), `dialer` (the queue,
-/// attempts and cancels, reading callbacks), `reporting` (reading callbacks), `admin`
-/// (everything). Tokens are compared in constant time (`subtle`), against every known token,
-/// and are never logged. The comparison does reveal whether the presented token has the
-/// length of some known one: a length is not a secret worth the cost of hiding it.
+/// Roles: `desktop` (`/v1/lcm` and the bus), `telephony` (agents and calls), `dialer` (the
+/// queue, attempts and cancels, reading callbacks), `reporting` (reading callbacks, every
+/// push on the bus), `supervisor` (every push on the bus), `admin` (everything). A token with
+/// `agent=` may subscribe on the bus to that agent's pushes only. Tokens are compared in
+/// constant time (`subtle`), against every known token, and are never logged. The comparison
+/// does reveal whether the presented token has the length of some known one: a length is not
+/// a secret worth the cost of hiding it.
 pub struct Tokens {
-    entries: Vec<(Vec<u8>, u8)>,
+    entries: Vec<Entry>,
+}
+
+struct Entry {
+    token: Vec<u8>,
+    roles: u8,
+    agent: Option<String>,
+}
+
+/// Who presented a known token: its roles, and the agent it belongs to, if the file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    roles: u8,
+    pub agent: Option<String>,
+}
+
+impl Identity {
+    /// Whether this token may use what `access` allows: one of its roles, or `admin`.
+    pub fn allows(&self, access: Access) -> Result<(), Problem> {
+        let Access::Roles(needed) = access else {
+            return Ok(());
+        };
+        if self.has(Role::Admin) || needed.iter().any(|r| self.has(*r)) {
+            return Ok(());
+        }
+        let names: Vec<&str> = needed.iter().map(|r| r.name()).collect();
+        Err(Problem::forbidden(if names.is_empty() {
+            "this path needs the admin role".to_owned()
+        } else {
+            format!(
+                "this token's roles do not include {} (or admin)",
+                names.join(" or ")
+            )
+        }))
+    }
+
+    pub fn has(&self, role: Role) -> bool {
+        self.roles & role.bit() != 0
+    }
 }
 
 impl std::fmt::Debug for Tokens {
@@ -83,10 +127,12 @@ impl Tokens {
                 continue;
             }
             let mut parts = line.split_whitespace();
-            let (Some(token), Some(roles), None) = (parts.next(), parts.next(), parts.next())
+            let (Some(token), Some(roles), agent, None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
             else {
                 return Err(format!(
-                    "line {}: expected a token and its roles, e.g. `<token> desktop,dialer`",
+                    "line {}: expected a token and its roles, e.g. `<token> desktop,dialer`, \
+                     and optionally `agent=<UserID>`",
                     n + 1
                 ));
             };
@@ -104,13 +150,32 @@ impl Tokens {
                     .ok_or_else(|| {
                         format!(
                             "line {}: {role:?} is not a role; expected desktop, telephony, \
-                             dialer, reporting or admin",
+                             dialer, reporting, supervisor or admin",
                             n + 1
                         )
                     })?;
                 bits |= role.bit();
             }
-            entries.push((token.as_bytes().to_vec(), bits));
+            let agent = match agent {
+                None => None,
+                Some(agent) => match agent.strip_prefix("agent=") {
+                    Some(user) if !user.is_empty() && user.chars().count() <= 64 => {
+                        Some(user.to_owned())
+                    }
+                    _ => {
+                        return Err(format!(
+                            "line {}: the third column must be agent=<UserID> (1 to 64 \
+                             characters)",
+                            n + 1
+                        ))
+                    }
+                },
+            };
+            entries.push(Entry {
+                token: token.as_bytes().to_vec(),
+                roles: bits,
+                agent,
+            });
         }
         if entries.is_empty() {
             return Err("no tokens in the file".into());
@@ -118,17 +183,23 @@ impl Tokens {
         Ok(Self { entries })
     }
 
-    /// The roles of `presented`, looked up without revealing through timing which token (or
-    /// how much of one) matched: every entry is compared, every byte of it.
-    fn roles_of(&self, presented: &[u8]) -> Option<u8> {
-        let mut roles = 0u8;
+    /// Who `presented` is, looked up without revealing through timing which token (or how
+    /// much of one) matched: every entry is compared, every byte of it.
+    pub fn identify(&self, presented: &[u8]) -> Option<Identity> {
+        let mut index = 0u32;
         let mut found = subtle::Choice::from(0);
-        for (token, bits) in &self.entries {
-            let hit = token.as_slice().ct_eq(presented);
-            roles |= u8::conditional_select(&0, bits, hit);
+        for (i, entry) in self.entries.iter().enumerate() {
+            let hit = entry.token.as_slice().ct_eq(presented);
+            index = u32::conditional_select(&index, &(i as u32), hit);
             found |= hit;
         }
-        bool::from(found).then_some(roles)
+        bool::from(found).then(|| {
+            let entry = &self.entries[index as usize];
+            Identity {
+                roles: entry.roles,
+                agent: entry.agent.clone(),
+            }
+        })
     }
 }
 
@@ -141,36 +212,43 @@ pub enum Access {
     Roles(&'static [Role]),
 }
 
+/// The bearer token of a request's headers, if it sent one.
+pub fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+}
+
+/// Who `presented` is: 401 when tokens are configured and it is missing or unknown. `None`
+/// when no tokens are configured (loopback, or `--insecure-no-auth`): everything is allowed.
+pub fn authenticate(
+    tokens: Option<&Tokens>,
+    presented: Option<&[u8]>,
+) -> Result<Option<Identity>, Problem> {
+    let Some(tokens) = tokens else {
+        return Ok(None);
+    };
+    match presented.and_then(|t| tokens.identify(t)) {
+        Some(identity) => Ok(Some(identity)),
+        None => Err(Problem::unauthorized(if presented.is_some() {
+            "the bearer token is not known"
+        } else {
+            "send a bearer token: Authorization: Bearer <token>"
+        })),
+    }
+}
+
 /// Whether the request's bearer token allows `access`: without a known token 401, with one
 /// that lacks the route's roles 403, both in the route's envelope. With no tokens configured
 /// (loopback, or `--insecure-no-auth`), every request is allowed.
 pub fn check(tokens: Option<&Tokens>, access: Access, headers: &HeaderMap) -> Result<(), Problem> {
-    let (Some(tokens), Access::Roles(needed)) = (tokens, access) else {
-        return Ok(());
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
-    let Some(roles) = presented.and_then(|t| tokens.roles_of(t)) else {
-        return Err(Problem::unauthorized(if presented.is_some() {
-            "the bearer token is not known"
-        } else {
-            "send a bearer token: Authorization: Bearer <token>"
-        }));
-    };
-    let admin = roles & Role::Admin.bit() != 0;
-    if admin || needed.iter().any(|r| roles & r.bit() != 0) {
+    if access == Access::Open {
         return Ok(());
     }
-    let names: Vec<&str> = needed.iter().map(|r| r.name()).collect();
-    Err(Problem::forbidden(if names.is_empty() {
-        "this path needs the admin role".to_owned()
-    } else {
-        format!(
-            "this token's roles do not include {} (or admin)",
-            names.join(" or ")
-        )
-    }))
+    match authenticate(tokens, bearer(headers))? {
+        Some(identity) => identity.allows(access),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -182,14 +260,25 @@ mod tests {
         let t =
             Tokens::parse("# comment\n\nabcdefghijklmnop desktop,dialer\nqrstuvwxyz012345 admin\n")
                 .unwrap();
+        let roles = |token: &[u8]| t.identify(token).map(|i| i.roles);
         assert_eq!(
-            t.roles_of(b"abcdefghijklmnop"),
+            roles(b"abcdefghijklmnop"),
             Some(Role::Desktop.bit() | Role::Dialer.bit())
         );
-        assert_eq!(t.roles_of(b"qrstuvwxyz012345"), Some(Role::Admin.bit()));
-        assert_eq!(t.roles_of(b"abcdefghijklmno"), None);
-        assert_eq!(t.roles_of(b"abcdefghijklmnopq"), None);
-        assert_eq!(t.roles_of(b""), None);
+        assert_eq!(roles(b"qrstuvwxyz012345"), Some(Role::Admin.bit()));
+        assert_eq!(roles(b"abcdefghijklmno"), None);
+        assert_eq!(roles(b"abcdefghijklmnopq"), None);
+        assert_eq!(roles(b""), None);
+        let bound = Tokens::parse("abcdefghijklmnop desktop agent=testagent\n").unwrap();
+        assert_eq!(
+            bound
+                .identify(b"abcdefghijklmnop")
+                .unwrap()
+                .agent
+                .as_deref(),
+            Some("testagent")
+        );
+        assert!(Tokens::parse("abcdefghijklmnop desktop testagent\n").is_err());
         let e = Tokens::parse("secret-secret-secret sales").unwrap_err();
         assert!(e.contains("line 1") && !e.contains("secret"), "{e}");
         let e = Tokens::parse("short desktop").unwrap_err();

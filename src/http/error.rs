@@ -117,6 +117,18 @@ impl Problem {
         Self::refused(StatusCode::BAD_REQUEST, "Invalid request.", detail, None)
     }
 
+    /// A bus message sent where only LCM requests are read.
+    pub fn bus_only() -> Self {
+        Self::refused(
+            StatusCode::BAD_REQUEST,
+            "Invalid topic.",
+            "topic \"Bus\" (Subscribe, Unsubscribe) is served on the bus, a WebSocket at GET \
+             /v1/bus; POST /v1/lcm takes topic \"WebService\""
+                .to_owned(),
+            Some("topic"),
+        )
+    }
+
     /// A path segment that should be a callback id and is not.
     pub fn bad_callback_id(text: &str) -> Self {
         Self::refused(

@@ -3,6 +3,7 @@
 //! call it, how long it may take and which envelope its refusals take.
 
 pub mod auth;
+pub mod bus;
 mod edge;
 mod error;
 mod lcm;
@@ -45,6 +46,8 @@ pub struct App {
     pub body_timeout: std::time::Duration,
     /// `None`: no authentication (a loopback address, or `--insecure-no-auth`).
     pub tokens: Option<Arc<auth::Tokens>>,
+    /// The bus's sockets.
+    pub sockets: bus::Sockets,
 }
 
 impl AppState {
@@ -103,6 +106,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", guard(rest(Access::Open), get(healthz)))
         .route("/v1/lcm", guard(lcm, post(lcm::post_lcm)))
+        // The socket authenticates itself: a browser sends its token as `?token=`.
+        .route("/v1/bus", guard(rest(Access::Open), get(bus::upgrade)))
         .route(
             "/v1/agents/{user_id}/login",
             guard(rest(TELEPHONY), post(telephony::login)),

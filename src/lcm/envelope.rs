@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::control::{self, Control};
 use super::error::{ErrorObject, LcmError};
 use super::fields::{describe, quote, FieldError, Fields};
 use super::json::{self, Object, Unreadable, Value};
@@ -41,6 +42,9 @@ const FIELDS: &[&str] = &[
     "StartingNoOfRecord",
     "NoofRecords",
     "ParentBusinessOutcomeId",
+    "requestid",
+    "all",
+    "after",
 ];
 /// The longest `source` kept; it names an application, not a document.
 const SOURCE_MAX_CHARS: usize = 128;
@@ -51,6 +55,17 @@ pub struct ReplyHead {
     pub topic: String,
     pub subtopic: String,
     pub callid: String,
+    /// The request's `requestid`, echoed so that a bus client can match replies to requests.
+    pub requestid: Option<RequestId>,
+}
+
+/// A client's name for one request: a string of at most 128 characters, or an integer.
+/// Anything else is not echoed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Text(String),
+    Number(i64),
 }
 
 impl Default for ReplyHead {
@@ -60,6 +75,7 @@ impl Default for ReplyHead {
             topic: TOPIC.to_owned(),
             subtopic: Subtopic::PersonalCallback.reply().to_owned(),
             callid: String::new(),
+            requestid: None,
         }
     }
 }
@@ -107,16 +123,25 @@ impl Envelope {
             }));
         }
         let topic = f.text("topic", 1, 64).map_err(envelope)?;
-        if !topic.eq_ignore_ascii_case(TOPIC) {
+        let bus = topic.eq_ignore_ascii_case(control::TOPIC);
+        if !topic.eq_ignore_ascii_case(TOPIC) && !bus {
             return Err(envelope(FieldError {
                 field: "topic",
                 detail: format!(
-                    "topic {} is not served here; expected \"WebService\"",
+                    "topic {} is not served here; expected \"WebService\" (or \"Bus\" on \
+                     the bus)",
                     quote(&topic)
                 ),
             }));
         }
         let text = f.text("subtopic", 1, 128).map_err(envelope)?;
+        let source = f
+            .optional_text("source", SOURCE_MAX_CHARS)
+            .map_err(envelope)?;
+        let data = data_of(map)?;
+        if bus {
+            return Ok((source, Message::Control(Control::parse(&text, data)?)));
+        }
         let Some(subtopic) = Subtopic::parse(&text) else {
             return Err(envelope(FieldError {
                 field: "subtopic",
@@ -127,26 +152,22 @@ impl Envelope {
                 ),
             }));
         };
-        let source = f
-            .optional_text("source", SOURCE_MAX_CHARS)
-            .map_err(envelope)?;
-        let data = match map.get("data") {
-            Some(Value::Object(data)) => data,
-            None => {
-                return Err(envelope(FieldError {
-                    field: "data",
-                    detail: "data is missing; expected an object with the request's fields"
-                        .to_owned(),
-                }))
-            }
-            Some(other) => {
-                return Err(envelope(FieldError {
-                    field: "data",
-                    detail: format!("data must be an object, got {}", describe(other)),
-                }))
-            }
-        };
         Ok((source, Message::parse(subtopic, data)?))
+    }
+}
+
+/// The envelope's `data`, which every message has.
+fn data_of<'a>(map: &'a Object<'a>) -> Result<&'a Object<'a>, LcmError> {
+    match map.get("data") {
+        Some(Value::Object(data)) => Ok(data),
+        None => Err(LcmError::Envelope(FieldError {
+            field: "data",
+            detail: "data is missing; expected an object with the request's fields".to_owned(),
+        })),
+        Some(other) => Err(LcmError::Envelope(FieldError {
+            field: "data",
+            detail: format!("data must be an object, got {}", describe(other)),
+        })),
     }
 }
 
@@ -162,9 +183,16 @@ fn read_head(map: &Object, head: &mut ReplyHead) {
         }
         _ => None,
     };
-    if let Some(topic) = short("topic", 64).filter(|t| t.eq_ignore_ascii_case(TOPIC)) {
+    let topic = short("topic", 64)
+        .filter(|t| t.eq_ignore_ascii_case(TOPIC) || t.eq_ignore_ascii_case(control::TOPIC));
+    if let Some(topic) = topic {
         head.topic = topic.to_owned();
     }
+    head.requestid = match map.get("requestid") {
+        Some(Value::Number(n)) => n.as_i64().map(RequestId::Number),
+        Some(Value::String(_)) => short("requestid", 128).map(|id| RequestId::Text(id.to_owned())),
+        _ => None,
+    };
     if let Some(subtopic) = short("subtopic", 128) {
         head.subtopic = match Subtopic::parse(subtopic) {
             Some(known) => known.reply().to_owned(),
@@ -187,6 +215,8 @@ pub struct Reply<'a> {
     channel: &'static str,
     topic: &'a str,
     subtopic: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requestid: Option<&'a RequestId>,
     message: Body<'a>,
 }
 
@@ -243,6 +273,7 @@ fn reply(head: &ReplyHead, response: Response) -> Reply<'_> {
         channel: CHANNEL,
         topic: &head.topic,
         subtopic: &head.subtopic,
+        requestid: head.requestid.as_ref(),
         message: Body {
             callid: &head.callid,
             response,

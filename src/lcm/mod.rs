@@ -2,6 +2,7 @@
 //! the callback window, and the rows of the read replies. Everything here is pure: it turns
 //! bytes into typed values or into an error that names the field.
 
+pub mod control;
 pub mod envelope;
 pub mod error;
 pub mod fields;
@@ -13,7 +14,7 @@ pub mod subtopic;
 pub mod telephony;
 pub mod window;
 
-pub use envelope::{Envelope, ReplyHead};
+pub use envelope::{Envelope, ReplyHead, RequestId};
 pub use error::{ErrorObject, LcmError};
 pub use ids::{AccountNumber, CallId, UserId};
 pub use request::{CallbackAsked, CallbackKind, Disposition, Message};

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
+use super::control::Control;
 use super::error::LcmError;
 use super::fields::{describe, quote, FieldError, Fields};
 use super::ids::{AccountNumber, CallId, UserId};
@@ -114,6 +115,8 @@ pub enum Message {
     AgentState(AgentState),
     CallbackList(CallbackList),
     Contact(ContactRead),
+    /// A bus message (`topic: "Bus"`), served on the bus only.
+    Control(Control),
 }
 
 impl Message {

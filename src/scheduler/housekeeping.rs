@@ -10,7 +10,7 @@ use cron::Schedule;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::store::{purge, Store, StoreError};
+use crate::store::{bus, purge, Store, StoreError};
 
 /// Rows deleted per writer job: small enough that a request never waits long behind one.
 pub const PURGE_BATCH: i64 = 500;
@@ -48,20 +48,22 @@ impl Housekeeping {
         }
     }
 
-    /// Deletes what finished before `cutoff`, a batch at a time, until nothing is left or the
-    /// service stops. Returns the callbacks deleted.
+    /// Deletes what finished before `cutoff`, and the bus's pushes visible before it, a batch
+    /// at a time, until nothing is left or the service stops. Returns the callbacks deleted.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn purge_before(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut total = 0;
         while !self.stop.is_cancelled() {
-            let deleted = self
+            let (deleted, pushes) = self
                 .store
                 .write_waiting(move |conn| {
-                    Ok::<_, StoreError>(purge::purge_batch(conn, cutoff, PURGE_BATCH)?)
+                    let callbacks = purge::purge_batch(conn, cutoff, PURGE_BATCH)?;
+                    let pushes = bus::purge_batch(conn, cutoff, PURGE_BATCH)?;
+                    Ok::<_, StoreError>((callbacks, pushes))
                 })
                 .await?;
             total += deleted;
-            if deleted == 0 {
+            if deleted == 0 && pushes == 0 {
                 break;
             }
         }

@@ -12,7 +12,7 @@ use crate::lcm::{CallbackAsked, Disposition, TelephonyOutcome, UtcWindow};
 use crate::lifecycle::EndReason;
 use crate::policy::Policy;
 use crate::store::outcomes::{self, Prerequisites, Recorded};
-use crate::store::{callbacks, lifecycle};
+use crate::store::{bus, callbacks, lifecycle};
 use crate::zone::Zone;
 
 /// What storing a message did.
@@ -217,6 +217,7 @@ fn record(
             Some(created.wake_at)
         };
     }
+    bus::outcome_set(conn, d, stored.callback_id, now)?;
     Ok(stored)
 }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Row};
 use serde::Serialize;
 
+use super::bus;
 use super::callbacks::instant;
 use crate::lcm::{AccountNumber, CallId, UserId};
 use crate::lifecycle::{EndReason, EventKind};
@@ -104,6 +105,7 @@ pub fn issue(
         // No such callback: nothing to issue, and no details to write.
         return Ok(());
     }
+    let event_id = conn.last_insert_rowid();
     conn.prepare_cached(
         "INSERT INTO event_details (event_id, callid, account_number, callback_mode_id,
              outcome_id, business_outcome, window_start, window_end, timezone, reason, cvalue)
@@ -114,7 +116,10 @@ pub fn issue(
                  ON m.account_number = c.account_number AND m.mode_id = c.callback_mode_id
          WHERE c.id = ?1",
     )?
-    .execute(params![callback_id, conn.last_insert_rowid(), reason])?;
+    .execute(params![callback_id, event_id, reason])?;
+    if kind == EventKind::Redial {
+        bus::callback_due(conn, callback_id, event_id, attempt, available_at, now)?;
+    }
     Ok(())
 }
 
@@ -140,11 +145,14 @@ pub fn withdraw(
         Withdraw::Open => "('ready', 'leased')",
         Withdraw::Unleased => "('ready')",
     };
-    conn.prepare_cached(&format!(
-        "UPDATE events SET state = 'withdrawn', updated_at = ?2
-         WHERE callback_id = ?1 AND state IN {states}"
-    ))?
-    .execute(params![callback_id, now.timestamp_millis()])
+    let withdrawn = conn
+        .prepare_cached(&format!(
+            "UPDATE events SET state = 'withdrawn', updated_at = ?2
+             WHERE callback_id = ?1 AND state IN {states}"
+        ))?
+        .execute(params![callback_id, now.timestamp_millis()])?;
+    bus::withdraw_due(conn, callback_id)?;
+    Ok(withdrawn)
 }
 
 /// Closes the callback's open events because a dialer reported an attempt for it: the event

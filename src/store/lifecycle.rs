@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::bus::{self, Change};
 use super::events::{self, ids_json, Withdraw};
 use super::sql::local_time;
 use super::telephony::{agent_is_present, present};
@@ -137,6 +138,7 @@ pub fn supersede(
         )?
         .execute(params![old, now.timestamp_millis()])?;
         events::withdraw(conn, old, Withdraw::Open, now)?;
+        bus::callback_changed(conn, old, Change::Superseded, now)?;
     }
     Ok(superseded)
 }
@@ -518,6 +520,7 @@ pub fn record_attempt(
                  WHERE id = ?1",
             )?
             .execute(params![cb.id, EndReason::Connected])?;
+            bus::callback_changed(conn, cb.id, Change::Completed, now)?;
             Ok(None)
         }
         AfterAttempt::Expire(reason) => {
@@ -564,6 +567,11 @@ fn end(
         .execute(params![id, reason, now.timestamp_millis(), state])?;
     if ended > 0 {
         events::withdraw(conn, id, Withdraw::Open, now)?;
+        let change = match state {
+            CallbackState::Expired => Change::Expired(reason),
+            _ => Change::Cancelled(reason),
+        };
+        bus::callback_changed(conn, id, change, now)?;
     }
     Ok(ended > 0)
 }

@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod bulk;
+pub mod bus;
 pub mod callbacks;
 pub mod catalogue;
 mod checkpoint;
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Notify;
 
 pub use writer::{WriterHandle, WriterThread};
 
@@ -104,6 +106,8 @@ impl From<rusqlite::Error> for StoreError {
 pub struct Store {
     writer: WriterHandle,
     readers: Arc<Readers>,
+    /// Woken after each commit that wrote a bus push ([`bus`]).
+    pushed: Arc<Notify>,
 }
 
 impl Store {
@@ -130,13 +134,26 @@ impl Store {
         }
         // Checkpoints run in their own thread (see `checkpoint`), not inside a commit.
         let checkpoints = checkpoint::Checkpoints::start(&options.path, &conn)?;
-        let (writer, thread) =
-            writer::spawn(conn, checkpoints, options.queue_capacity, options.batch_max)?;
+        let pushed = Arc::new(Notify::new());
+        let (writer, thread) = writer::spawn(
+            conn,
+            checkpoints,
+            options.queue_capacity,
+            options.batch_max,
+            Arc::clone(&pushed),
+        )?;
         let readers = Arc::new(Readers {
             path: options.path.clone(),
             idle: Mutex::new(Vec::new()),
         });
-        Ok((Store { writer, readers }, thread))
+        Ok((
+            Store {
+                writer,
+                readers,
+                pushed,
+            },
+            thread,
+        ))
     }
 
     /// Runs `op` in the writer (see [`WriterHandle::write`]).
@@ -168,6 +185,18 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         self.writer.write_waiting(op).await
+    }
+
+    /// Releases the bus's pushes visible at `at_ms`, in the writer between two groups (see
+    /// [`bus::release`]); returns the last id that may now be read.
+    pub async fn release_pushes(&self, at_ms: i64) -> Result<i64, StoreError> {
+        self.writer.release(at_ms).await
+    }
+
+    /// Completes after the next commit that wrote a bus push (or at once, if one was committed
+    /// since the last call).
+    pub async fn pushed(&self) {
+        self.pushed.notified().await;
     }
 
     /// Runs `op` on a read connection, off the async threads.

@@ -34,7 +34,7 @@ pub fn set_agent_login(
     };
     conn.prepare_cached(sql)?
         .execute(params![user, now.timestamp_millis()])?;
-    Ok(())
+    super::bus::agent_state(conn, user, logged_in, now)
 }
 
 /// Stores a new, active call.

@@ -5,9 +5,12 @@
 use std::collections::VecDeque;
 use std::thread::JoinHandle;
 
-use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::{Arc, Mutex};
 
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use super::bus;
 use super::checkpoint::Checkpoints;
 use super::StoreError;
 
@@ -87,13 +90,21 @@ enum Lane {
 
 enum Msg {
     Job(Box<dyn Job>, Lane),
+    /// Look at the bus's release request ([`WriterHandle::release`]).
+    Release,
     Stop,
 }
+
+/// The bus's request to release pushes up to an instant, answered between two groups. It is
+/// not a job in the queue: it takes no room from clients, and a full queue only means the
+/// writer will come to it after the next group.
+type ReleaseSlot = Arc<Mutex<Option<(i64, oneshot::Sender<Result<i64, StoreError>>)>>>;
 
 /// The sending side, cheap to clone.
 #[derive(Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Msg>,
+    release: ReleaseSlot,
 }
 
 /// The thread itself; [`WriterThread::stop`] drains what is queued and joins it.
@@ -102,18 +113,26 @@ pub struct WriterThread {
     join: JoinHandle<()>,
 }
 
+/// Starts the writer thread; `pushed` is woken after each commit that wrote a bus push.
 pub fn spawn(
     conn: Connection,
     checkpoints: Checkpoints,
     capacity: usize,
     batch_max: usize,
+    pushed: Arc<Notify>,
 ) -> Result<(WriterHandle, WriterThread), StoreError> {
     let (tx, rx) = mpsc::channel(capacity);
+    let release = ReleaseSlot::default();
+    let slot = Arc::clone(&release);
     let join = std::thread::Builder::new()
         .name("redial-writer".into())
-        .spawn(move || run(conn, checkpoints, rx, batch_max))
+        .spawn(move || run(conn, checkpoints, rx, batch_max, &pushed, &slot))
         .map_err(|e| StoreError::Io(e.to_string()))?;
-    Ok((WriterHandle { tx: tx.clone() }, WriterThread { tx, join }))
+    let handle = WriterHandle {
+        tx: tx.clone(),
+        release,
+    };
+    Ok((handle, WriterThread { tx, join }))
 }
 
 impl WriterHandle {
@@ -178,6 +197,19 @@ impl WriterHandle {
     }
 }
 
+impl WriterHandle {
+    /// Releases the bus's pushes visible at `at_ms` ([`bus::release`]), between two groups;
+    /// returns the last id that may now be read. One caller at a time (the bus).
+    pub async fn release(&self, at_ms: i64) -> Result<i64, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        *self.release.lock().unwrap_or_else(|e| e.into_inner()) = Some((at_ms, reply));
+        if let Err(mpsc::error::TrySendError::Closed(_)) = self.tx.try_send(Msg::Release) {
+            return Err(StoreError::Closed);
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
 impl WriterThread {
     /// Commits everything already queued, then ends the thread. Blocks until it has.
     pub fn stop(self) {
@@ -189,11 +221,22 @@ impl WriterThread {
     }
 }
 
-fn run(conn: Connection, checkpoints: Checkpoints, mut rx: mpsc::Receiver<Msg>, batch_max: usize) {
+fn run(
+    conn: Connection,
+    checkpoints: Checkpoints,
+    mut rx: mpsc::Receiver<Msg>,
+    batch_max: usize,
+    pushed: &Notify,
+    release: &ReleaseSlot,
+) {
     let mut waiting = Waiting::default();
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(batch_max);
     let mut open = true;
     while open || !waiting.is_empty() {
+        let asked = release.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((at_ms, reply)) = asked {
+            let _ = reply.send(bus::release(&conn, at_ms).map_err(StoreError::from));
+        }
         if open && waiting.is_empty() {
             open = waiting.take(rx.blocking_recv());
         }
@@ -214,6 +257,9 @@ fn run(conn: Connection, checkpoints: Checkpoints, mut rx: mpsc::Receiver<Msg>, 
         waiting.next_group(&mut group, batch_max);
         if !group.is_empty() {
             commit_group(&conn, &mut group);
+            if bus::take_pushed() {
+                pushed.notify_one();
+            }
             checkpoints.after_commit(&conn);
         }
     }
@@ -241,6 +287,7 @@ impl Waiting {
         match msg {
             Some(Msg::Job(job, Lane::First)) => self.first.push(job),
             Some(Msg::Job(job, Lane::InTurn)) => self.in_turn.push_back(job),
+            Some(Msg::Release) => {}
             Some(Msg::Stop) | None => return false,
         }
         true
@@ -332,7 +379,8 @@ mod tests {
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x TEXT NOT NULL);")
             .unwrap();
         let checkpoints = Checkpoints::start(&path, &conn).unwrap();
-        let (handle, thread) = spawn(conn, checkpoints, CAPACITY, 64).unwrap();
+        let (handle, thread) =
+            spawn(conn, checkpoints, CAPACITY, 64, Arc::new(Notify::new())).unwrap();
         (handle, thread, dir)
     }
 

@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod rig;
+pub mod ws;
 
 #[allow(unused_imports)]
 pub use process::{spawn_server, ServerProcess};

@@ -1,0 +1,339 @@
+//! The bus's outbox: every event pushed to desktops and supervisor screens is a row of
+//! `bus_events`, written in the transaction that made it happen, so a subscriber that
+//! reconnects with the last id it saw misses nothing, even across a restart.
+//!
+//! An id orders pushes by the instant they become visible, not by commit: the millisecond
+//! since 2000-01-01 UTC times [`PER_MS`], plus a sequence within that millisecond. A
+//! callback's due push is written ahead of its window, as its redial is, with the id of the
+//! window's start; a push committed meanwhile gets a smaller id and is delivered first. Ids
+//! stay below 2^53, so a browser reads them exactly, until 2069.
+//!
+//! The bus delivers pushes in id order, and a push committed after the bus has read past an
+//! id must take a larger one: [`release`] (run in the writer, between transactions) records
+//! the last id visible at an instant, and every later push is numbered after it. That floor
+//! lives in the writer thread, the only one that writes.
+
+use std::cell::Cell;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+
+use crate::lcm::{Disposition, UserId};
+use crate::lifecycle::EndReason;
+
+/// 2000-01-01T00:00:00Z, in ms: ids count from here.
+const EPOCH_MS: i64 = 946_684_800_000;
+/// Pushes one millisecond can hold; more spill into the next millisecond.
+pub const PER_MS: i64 = 4096;
+
+thread_local! {
+    /// The last id released: a new push takes a larger one.
+    static RELEASED: Cell<i64> = const { Cell::new(0) };
+    /// Whether this thread wrote a push since the writer last asked.
+    static PUSHED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The first id of millisecond `ms`.
+pub fn first_id(ms: i64) -> i64 {
+    (ms - EPOCH_MS).max(0) * PER_MS
+}
+
+/// The instant (ms) a push with `id` becomes visible.
+pub fn visible_at(id: i64) -> i64 {
+    id / PER_MS + EPOCH_MS
+}
+
+/// The last id that may be visible at `at_ms`.
+pub fn last_id_at(at_ms: i64) -> i64 {
+    first_id(at_ms + 1) - 1
+}
+
+/// Releases every push visible at `at_ms` (run in the writer): pushes committed from now on
+/// are numbered after the last of them, so a reader that has read up to it misses none.
+/// Returns the last id that may now be read, [`last_id_at`] `at_ms`.
+pub fn release(conn: &Connection, at_ms: i64) -> Result<i64, rusqlite::Error> {
+    let upto = last_id_at(at_ms);
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT max(id) FROM bus_events WHERE id <= ?1")?
+        .query_row([upto], |r| r.get(0))?;
+    RELEASED.with(|r| r.set(r.get().max(last.unwrap_or(0))));
+    Ok(upto)
+}
+
+/// Whether the writer thread wrote a push since it last asked (the writer asks after each
+/// commit, to wake the bus).
+pub fn take_pushed() -> bool {
+    PUSHED.with(|p| p.replace(false))
+}
+
+/// The id of a new push visible from `at_ms`, counted as written: call it, then insert the
+/// row with that id in the same transaction. The id follows the last one released and the
+/// last one of its millisecond; a full millisecond spills into the next.
+fn claim(conn: &Connection, at_ms: i64) -> Result<i64, rusqlite::Error> {
+    let mut id = first_id(at_ms).max(RELEASED.with(Cell::get) + 1);
+    let mut last =
+        conn.prepare_cached("SELECT max(id) FROM bus_events WHERE id >= ?1 AND id < ?2")?;
+    loop {
+        let ms = visible_at(id);
+        let end = first_id(ms + 1);
+        let taken: Option<i64> = last.query_row(params![first_id(ms), end], |r| r.get(0))?;
+        let candidate = taken.map_or(id, |t| id.max(t + 1));
+        if candidate < end {
+            PUSHED.with(|p| p.set(true));
+            return Ok(candidate);
+        }
+        id = end;
+    }
+}
+
+/// The JSON of a callback's push, from its row `c`: `?2` is the reason it ended, if it did.
+const CALLBACK_DATA: &str = "json_object(
+    'callback_id', c.id, 'callid', c.callid, 'AccountNumber', c.account_number,
+    'CallbackModeID', c.callback_mode_id, 'UserID', c.user_id, 'personal', json(CASE WHEN c.personal = 1 THEN 'true' ELSE 'false' END),
+    'state', c.state, 'reason', ?2,
+    'window_start', strftime('%Y-%m-%dT%H:%M:%SZ', c.window_start / 1000, 'unixepoch'),
+    'window_end', strftime('%Y-%m-%dT%H:%M:%SZ', c.window_end / 1000, 'unixepoch'),
+    'timezone', c.timezone, 'local_start', c.window_start_local,
+    'local_end', c.window_end_local, 'attempts', c.attempts)";
+
+/// What happened to a callback, for [`callback_changed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Cancelled(EndReason),
+    Expired(EndReason),
+    Superseded,
+    Completed,
+}
+
+impl Change {
+    fn kind(self) -> &'static str {
+        match self {
+            Change::Cancelled(_) => "CallbackCancelled",
+            Change::Expired(_) => "CallbackExpired",
+            Change::Superseded => "CallbackSuperseded",
+            Change::Completed => "CallbackCompleted",
+        }
+    }
+
+    fn reason(self) -> Option<EndReason> {
+        match self {
+            Change::Cancelled(r) | Change::Expired(r) => Some(r),
+            Change::Superseded | Change::Completed => None,
+        }
+    }
+}
+
+/// The callback `id` ended: its owner's desktop and supervisors hear why, now.
+pub fn callback_changed(
+    conn: &Connection,
+    id: i64,
+    change: Change,
+    now: DateTime<Utc>,
+) -> Result<(), rusqlite::Error> {
+    let push_id = claim(conn, now.timestamp_millis())?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO bus_events (id, kind, user_id, callback_id, data, created_at)
+         SELECT ?3, ?4, c.user_id, c.id, {CALLBACK_DATA}, ?5 FROM callbacks c WHERE c.id = ?1"
+    ))?
+    .execute(params![
+        id,
+        change.reason(),
+        push_id,
+        change.kind(),
+        now.timestamp_millis()
+    ])?;
+    Ok(())
+}
+
+/// A redial of the callback `callback_id` becomes leasable at `at_ms` (queue event
+/// `event_id`): a personal callback's owner hears `PersonalCallbackDue` then; a callback any
+/// agent may take is `CallbackDue`, for supervisors.
+pub fn callback_due(
+    conn: &Connection,
+    callback_id: i64,
+    event_id: i64,
+    attempt: i64,
+    at_ms: i64,
+    now: DateTime<Utc>,
+) -> Result<(), rusqlite::Error> {
+    let push_id = claim(conn, at_ms)?;
+    conn.prepare_cached(
+        "INSERT INTO bus_events (id, kind, user_id, callback_id, data, created_at)
+         SELECT ?4, CASE WHEN c.personal = 1 THEN 'PersonalCallbackDue' ELSE 'CallbackDue' END,
+             CASE WHEN c.personal = 1 THEN c.user_id END, c.id, json_object(
+             'callback_id', c.id, 'event_id', ?2, 'callid', c.callid,
+             'AccountNumber', c.account_number, 'CallbackModeID', c.callback_mode_id,
+             'UserID', c.user_id, 'personal', json(CASE WHEN c.personal = 1 THEN 'true' ELSE 'false' END),
+             'window_start', strftime('%Y-%m-%dT%H:%M:%SZ', c.window_start / 1000, 'unixepoch'),
+             'window_end', strftime('%Y-%m-%dT%H:%M:%SZ', c.window_end / 1000, 'unixepoch'),
+             'timezone', c.timezone, 'local_start', c.window_start_local,
+             'local_end', c.window_end_local, 'attempt', ?3,
+             'CValue', (SELECT m.cvalue FROM contact_modes m
+                        WHERE m.account_number = c.account_number
+                          AND m.mode_id = c.callback_mode_id)), ?5
+         FROM callbacks c WHERE c.id = ?1",
+    )?
+    .execute(params![
+        callback_id,
+        event_id,
+        attempt,
+        push_id,
+        now.timestamp_millis()
+    ])?;
+    Ok(())
+}
+
+/// The callback's due pushes not yet released are taken back: its redial was withdrawn
+/// before its window opened (superseded, cancelled, calling hours closed).
+pub fn withdraw_due(conn: &Connection, callback_id: i64) -> Result<usize, rusqlite::Error> {
+    let unreleased = RELEASED.with(Cell::get) + 1;
+    conn.prepare_cached(
+        "DELETE FROM bus_events WHERE callback_id = ?1 AND id >= ?2
+             AND kind IN ('PersonalCallbackDue', 'CallbackDue')",
+    )?
+    .execute(params![callback_id, unreleased])
+}
+
+/// A message set what a call says: `OutcomeSetForCall` to the agent and supervisors.
+pub fn outcome_set(
+    conn: &Connection,
+    d: &Disposition,
+    callback_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(), rusqlite::Error> {
+    let id = claim(conn, now.timestamp_millis())?;
+    conn.prepare_cached(
+        "INSERT INTO bus_events (id, kind, user_id, callback_id, data, created_at)
+         VALUES (?1, 'OutcomeSetForCall', ?7, ?9, json_object('callid', ?2,
+             'AccountNumber', ?3, 'OutcomeId', ?4, 'BusinessOutcome', ?5, 'CallOutcome', ?6,
+             'UserID', ?7, 'message', ?8, 'callback_id', ?9), ?10)",
+    )?
+    .execute(params![
+        id,
+        d.callid,
+        d.account_number,
+        d.outcome_id,
+        d.business_outcome,
+        d.call_outcome,
+        d.user_id,
+        d.subtopic,
+        callback_id,
+        now.timestamp_millis()
+    ])?;
+    Ok(())
+}
+
+/// An agent logged in or out: `AgentStateChanged` to the agent and supervisors.
+pub fn agent_state(
+    conn: &Connection,
+    user: &UserId,
+    logged_in: bool,
+    now: DateTime<Utc>,
+) -> Result<(), rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
+    let id = claim(conn, now_ms)?;
+    conn.prepare_cached(
+        "INSERT INTO bus_events (id, kind, user_id, data, created_at)
+         VALUES (?1, 'AgentStateChanged', ?2, json_object('UserID', ?2, 'logged_in', json(CASE WHEN ?3 THEN 'true' ELSE 'false' END),
+             'at', strftime('%Y-%m-%dT%H:%M:%fZ', ?4 / 1000.0, 'unixepoch')), ?4)",
+    )?
+    .execute(params![id, user, logged_in, now_ms])?;
+    Ok(())
+}
+
+/// One stored push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    pub id: i64,
+    pub kind: String,
+    /// The agent whose desktop hears it; `None`: supervisors only.
+    pub user_id: Option<String>,
+    /// The message, JSON.
+    pub data: String,
+}
+
+/// Pushes after `after` up to `upto` (ids), oldest first, at most `limit`; with `user`, only
+/// that agent's.
+pub fn page(
+    conn: &Connection,
+    after: i64,
+    upto: i64,
+    user: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Pushed>, rusqlite::Error> {
+    conn.prepare_cached(
+        "SELECT id, kind, user_id, data FROM bus_events
+         WHERE id > ?1 AND id <= ?2 AND (?3 IS NULL OR user_id = ?3)
+         ORDER BY id LIMIT ?4 + 0",
+    )?
+    .query_map(params![after, upto, user, limit], |r| {
+        Ok(Pushed {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            user_id: r.get(2)?,
+            data: r.get(3)?,
+        })
+    })?
+    .collect()
+}
+
+/// The first push after `after` (visible or not): when the bus must next look.
+pub fn next_after(conn: &Connection, after: i64) -> Result<Option<i64>, rusqlite::Error> {
+    conn.prepare_cached("SELECT min(id) FROM bus_events WHERE id > ?1")?
+        .query_row([after], |r| r.get(0))
+}
+
+/// The last push visible at `upto` (an id), or 0 when there is none.
+pub fn last_upto(conn: &Connection, upto: i64) -> Result<i64, rusqlite::Error> {
+    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM bus_events WHERE id <= ?1")?
+        .query_row([upto], |r| r.get(0))
+}
+
+/// The highest id the retention purge has deleted (0: none).
+pub fn purged_through(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.prepare_cached("SELECT coalesce(max(through), 0) FROM bus_purged")?
+        .query_row([], |r| r.get(0))
+}
+
+/// Deletes up to `batch` pushes visible before `cutoff`, remembering the highest id deleted.
+/// Returns how many went.
+pub fn purge_batch(
+    conn: &Connection,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize, rusqlite::Error> {
+    let last: Option<i64> = conn
+        .prepare_cached(
+            "SELECT max(id) FROM (SELECT id FROM bus_events WHERE id < ?1 ORDER BY id
+                                  LIMIT ?2 + 0)",
+        )?
+        .query_row(params![first_id(cutoff.timestamp_millis()), batch], |r| {
+            r.get(0)
+        })?;
+    let Some(last) = last else {
+        return Ok(0);
+    };
+    conn.prepare_cached(
+        "INSERT INTO bus_purged (only, through) VALUES (1, ?1)
+         ON CONFLICT (only) DO UPDATE SET through = max(through, ?1)",
+    )?
+    .execute([last])?;
+    conn.prepare_cached("DELETE FROM bus_events WHERE id <= ?1")?
+        .execute([last])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn ids_order_by_the_instant_and_fit_a_javascript_number() {
+        let at = Utc.with_ymd_and_hms(2069, 1, 1, 0, 0, 0).unwrap();
+        let ms = at.timestamp_millis();
+        assert!(first_id(ms + 1) - 1 < 1 << 53);
+        assert_eq!(visible_at(first_id(ms)), ms);
+        assert_eq!(visible_at(first_id(ms + 1) - 1), ms);
+        assert!(first_id(ms) < first_id(ms + 1));
+    }
+}
