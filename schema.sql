@@ -565,8 +565,8 @@ CREATE TABLE bus_events (
 -- A callback's due pushes, taken back if its redial is withdrawn before the window opens.
 CREATE INDEX bus_events_due ON bus_events (callback_id)
     WHERE kind IN ('PersonalCallbackDue', 'CallbackDue');
--- One agent's pushes, for a desktop that reconnects with `after`.
-CREATE INDEX bus_events_by_agent ON bus_events (user_id, id) WHERE user_id IS NOT NULL;
+-- No index by agent: a desktop that reconnects with `after` reads the pushes since then in id
+-- order and keeps its own; an index would cost every outcome a second insert in the writer.
 -- The highest push id the retention purge deleted: a subscriber asking for older ones is told.
 CREATE TABLE bus_purged (
     only     INTEGER PRIMARY KEY CHECK (only = 1),

@@ -4,7 +4,7 @@
 //! cargo bench --bench load               # the full run (preloads of 10k, 100k and 1M)
 //! cargo bench --bench load -- --quick    # a small run, for CI: numbers not judged
 //! cargo bench --bench load -- --huge     # adds a preload of 10M (several GB of disk)
-//! cargo bench --bench load -- --only ingest   # one section: ingest, family, growth, dispatch, hostile
+//! cargo bench --bench load -- --only ingest   # one section: ingest, family, bus, growth, dispatch, hostile
 //! cargo bench --bench load -- --only burst    # the burst alone, five times (10k scheduled)
 //! cargo bench --bench load -- --only growth --preloads 10000000   # chosen preload sizes
 //! cargo bench --bench load -- --only ingest --levels 256   # chosen connection counts
@@ -12,7 +12,8 @@
 //! ```
 //!
 //! One module per section: [`ingest`] (over HTTP, with [`baselines`] in the same run),
-//! [`family`] (the LCM family's mixed workload and the personal-callback list),
+//! [`family`] (the LCM family's mixed workload and the personal-callback list), [`bus`] (the
+//! WebSocket bus: requests, and pushes to a thousand desktops),
 //! [`lag`] (due lag, in process), [`dispatch`], [`growth`] (against preload size), [`hostile`]
 //! (slow clients); [`output`] prints Markdown tables. Preloads go through the store's bulk
 //! path and everything else through the service, as in production.
@@ -22,6 +23,7 @@
 mod process;
 
 mod baselines;
+mod bus;
 mod dispatch;
 mod family;
 mod growth;
@@ -150,6 +152,9 @@ fn main() {
     if plan.runs("family") {
         let mix = family::mixed_against_pcb(scratch.path(), &plan);
         output::report_family(&mix, &family::list(scratch.path(), &plan));
+    }
+    if plan.runs("bus") {
+        output::report_bus(&bus::bus(scratch.path(), &plan));
     }
     if plan.runs("growth") {
         output::report_growth(&growth::growth(scratch.path(), &plan));

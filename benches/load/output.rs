@@ -196,3 +196,54 @@ pub fn report_family(mix: &Mix, list: &ListFigures) {
     }
     println!("```\n");
 }
+
+pub fn report_bus(bus: &crate::bus::BusFigures) {
+    println!(
+        "## The bus: requests over WebSocket, pushes to desktops\n\n\
+         PCB requests, {} a round, over 64 HTTP connections and over 64 bus sockets (one \
+         request at a time on each), rounds alternating on one server.\n",
+        bus.requests
+    );
+    println!("| round | HTTP req/s (p99 ms) | bus req/s (p99 ms) | bus / HTTP | server CPU µs/request HTTP / bus | rows HTTP / bus |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let mut ratios = Vec::new();
+    for (n, ((http, http_cost, http_rows), (ws, ws_cost, ws_rows))) in bus.rounds.iter().enumerate() {
+        ratios.push(ws.rate() / http.rate());
+        println!(
+            "| {} | {:.0} ({:.1}) | {:.0} ({:.1}) | {:.2} | {:.0} / {:.0} | {} / {} |",
+            n + 1,
+            http.rate(),
+            pct(&http.latencies, 0.99),
+            ws.rate(),
+            pct(&ws.latencies, 0.99),
+            ws.rate() / http.rate(),
+            http_cost.cpu_us,
+            ws_cost.cpu_us,
+            http_rows,
+            ws_rows
+        );
+        for (name, load, rows) in [("HTTP", http, http_rows), ("bus", ws, ws_rows)] {
+            if load.ok != load.requests || *rows != load.ok as i64 {
+                println!("\n**{name}: {} of {} succeeded, {rows} rows**\n", load.ok, load.requests);
+            }
+        }
+    }
+    println!("\nMedian bus / HTTP: **{:.2}**\n", crate::median(&ratios));
+    println!(
+        "{} desktops subscribed, each to its own agent; {} windows ({} each) opening at one \
+         instant. Lag from the window's start to PersonalCallbackDue arriving:\n",
+        bus.desktops,
+        bus.windows,
+        bus.windows / bus.desktops
+    );
+    println!("| pushes | p50 ms | p99 ms | max ms | server RSS per idle socket KiB |");
+    println!("| --- | --- | --- | --- | --- |");
+    println!(
+        "| {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+        bus.lags.len(),
+        pct(&bus.lags, 0.5),
+        pct(&bus.lags, 0.99),
+        pct(&bus.lags, 1.0),
+        bus.kib_per_socket
+    );
+}

@@ -145,10 +145,7 @@ impl Bus {
     /// comes from here on, and earlier pushes by replay.
     pub async fn start(store: Store, clock: Clock, queue: usize) -> Result<Arc<Self>, StoreError> {
         let now = clock.now().timestamp_millis();
-        let upto = store.release_pushes(now).await?;
-        let cursor = store
-            .read(move |conn| Ok(outbox::last_upto(conn, upto)?))
-            .await?;
+        let cursor = store.release_pushes(now).await?.last;
         Ok(Arc::new(Self {
             store,
             clock,
@@ -209,12 +206,32 @@ impl Bus {
     /// ahead, if any.
     async fn deliver_visible(&self) -> Result<Option<i64>, StoreError> {
         let now = self.clock.now().timestamp_millis();
-        let upto = self.store.release_pushes(now).await?;
+        let released = self.store.release_pushes(now).await?;
+        let upto = released.upto;
         loop {
-            let cursor = self.cursor();
-            let page = self
+            let cursor = {
+                let mut hub = self.hub();
+                if hub.subscribers.is_empty() {
+                    // Nobody listens: nothing to read. A subscriber that comes later with
+                    // `after` reads the store.
+                    hub.cursor = hub.cursor.max(released.last);
+                }
+                hub.cursor
+            };
+            let (page, next) = self
                 .store
-                .read(move |conn| Ok(outbox::page(conn, cursor, upto, None, PAGE)?))
+                .read(move |conn| {
+                    let page = if cursor < released.last {
+                        outbox::page(conn, cursor, upto, None, PAGE)?
+                    } else {
+                        Vec::new()
+                    };
+                    let next = match page.len() as i64 {
+                        PAGE => None,
+                        _ => outbox::next_after(conn, upto)?,
+                    };
+                    Ok((page, next))
+                })
                 .await?;
             let frames: Vec<Frame> = page.iter().map(Frame::render).collect();
             {
@@ -224,12 +241,9 @@ impl Bus {
                 }
             }
             if (page.len() as i64) < PAGE {
-                break;
+                return Ok(next);
             }
         }
-        self.store
-            .read(move |conn| Ok(outbox::next_after(conn, upto)?))
-            .await
     }
 
     /// The stored pushes for `audience` after `after` up to `upto`, a page at a time, for a

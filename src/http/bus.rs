@@ -95,6 +95,9 @@ pub async fn upgrade(
         })
 }
 
+/// Pushes written together at most, when several are queued.
+const PUSHES_A_WRITE: usize = 64;
+
 /// Bytes a socket reads at a time: an idle socket holds this much (BENCHMARKS.md: the bus).
 const READ_BUFFER: usize = 4096;
 
@@ -154,10 +157,7 @@ impl Socket {
                     }
                 },
                 push = next_push(&mut self.subscription) => match push {
-                    Some(frame) => {
-                        self.last = frame.id;
-                        send(&mut sink, Message::Text(frame.text), ping).await
-                    }
+                    Some(frame) => self.send_pushes(frame, &mut sink, ping).await,
                     None => Err(self.lagged()),
                 },
                 _ = pings.tick() => {
@@ -217,7 +217,9 @@ impl Socket {
             ..
         }) = parsed
         {
-            return self.control(control, head, sink, ping).await;
+            // Boxed: a subscription's replay is a large future, and every idle socket would
+            // otherwise hold room for it.
+            return Box::pin(self.control(control, head, sink, ping)).await;
         }
         if let Err(problem) = self.allowed(DESKTOP) {
             return answer_now(sink, &head, problem.error, ping).await;
@@ -228,6 +230,29 @@ impl Socket {
             Utf8Bytes::try_from(json).expect("JSON is UTF-8")
         }));
         Ok(())
+    }
+
+    /// Sends `first` and every push already queued behind it, in one write: when a burst of
+    /// windows opens, a desktop's pushes leave in one system call, not one each.
+    async fn send_pushes(&mut self, first: Frame, sink: &mut Sink, ping: Duration) -> Step {
+        let mut frame = first;
+        let sent = tokio::time::timeout(ping, async {
+            for _ in 0..PUSHES_A_WRITE {
+                self.last = frame.id;
+                sink.feed(Message::Text(frame.text)).await?;
+                let queued = self.subscription.as_mut().map(|s| s.rx.try_recv());
+                match queued {
+                    Some(Ok(next)) => frame = next,
+                    _ => break,
+                }
+            }
+            sink.flush().await
+        })
+        .await;
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Closing::Gone),
+        }
     }
 
     fn allowed(&self, access: Access) -> Result<(), Problem> {

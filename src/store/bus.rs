@@ -48,16 +48,25 @@ pub fn last_id_at(at_ms: i64) -> i64 {
     first_id(at_ms + 1) - 1
 }
 
+/// What [`release`] released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Released {
+    /// The last id that may now be read: [`last_id_at`] the instant.
+    pub upto: i64,
+    /// The last push stored up to it (0: none).
+    pub last: i64,
+}
+
 /// Releases every push visible at `at_ms` (run in the writer): pushes committed from now on
 /// are numbered after the last of them, so a reader that has read up to it misses none.
-/// Returns the last id that may now be read, [`last_id_at`] `at_ms`.
-pub fn release(conn: &Connection, at_ms: i64) -> Result<i64, rusqlite::Error> {
+pub fn release(conn: &Connection, at_ms: i64) -> Result<Released, rusqlite::Error> {
     let upto = last_id_at(at_ms);
     let last: Option<i64> = conn
         .prepare_cached("SELECT max(id) FROM bus_events WHERE id <= ?1")?
         .query_row([upto], |r| r.get(0))?;
-    RELEASED.with(|r| r.set(r.get().max(last.unwrap_or(0))));
-    Ok(upto)
+    let last = last.unwrap_or(0);
+    RELEASED.with(|r| r.set(r.get().max(last)));
+    Ok(Released { upto, last })
 }
 
 /// Whether the writer thread wrote a push since it last asked (the writer asks after each

@@ -188,8 +188,8 @@ impl Store {
     }
 
     /// Releases the bus's pushes visible at `at_ms`, in the writer between two groups (see
-    /// [`bus::release`]); returns the last id that may now be read.
-    pub async fn release_pushes(&self, at_ms: i64) -> Result<i64, StoreError> {
+    /// [`bus::release`]).
+    pub async fn release_pushes(&self, at_ms: i64) -> Result<bus::Released, StoreError> {
         self.writer.release(at_ms).await
     }
 

@@ -98,7 +98,7 @@ enum Msg {
 /// The bus's request to release pushes up to an instant, answered between two groups. It is
 /// not a job in the queue: it takes no room from clients, and a full queue only means the
 /// writer will come to it after the next group.
-type ReleaseSlot = Arc<Mutex<Option<(i64, oneshot::Sender<Result<i64, StoreError>>)>>>;
+type ReleaseSlot = Arc<Mutex<Option<(i64, oneshot::Sender<Result<bus::Released, StoreError>>)>>>;
 
 /// The sending side, cheap to clone.
 #[derive(Clone)]
@@ -198,9 +198,9 @@ impl WriterHandle {
 }
 
 impl WriterHandle {
-    /// Releases the bus's pushes visible at `at_ms` ([`bus::release`]), between two groups;
-    /// returns the last id that may now be read. One caller at a time (the bus).
-    pub async fn release(&self, at_ms: i64) -> Result<i64, StoreError> {
+    /// Releases the bus's pushes visible at `at_ms` ([`bus::release`]), between two groups.
+    /// One caller at a time (the bus).
+    pub async fn release(&self, at_ms: i64) -> Result<bus::Released, StoreError> {
         let (reply, answer) = oneshot::channel();
         *self.release.lock().unwrap_or_else(|e| e.into_inner()) = Some((at_ms, reply));
         if let Err(mpsc::error::TrySendError::Closed(_)) = self.tx.try_send(Msg::Release) {
