@@ -19,10 +19,13 @@ use crate::{count, process, tomorrow, Plan};
 
 const CONNECTIONS: usize = 64;
 
+/// One side of a round: its load, what the server spent, and the rows it stored.
+pub type Side = (Load, Cost, i64);
+
 pub struct BusFigures {
     pub requests: usize,
-    /// Per round: HTTP, then the bus, each with its rows stored.
-    pub rounds: Vec<((Load, Cost, i64), (Load, Cost, i64))>,
+    /// Per round: HTTP, then the bus.
+    pub rounds: Vec<(Side, Side)>,
     pub desktops: usize,
     pub windows: usize,
     /// Sorted lags, ms, from the window's start to the push's arrival.
@@ -32,7 +35,11 @@ pub struct BusFigures {
 }
 
 pub fn bus(scratch: &Path, plan: &Plan) -> BusFigures {
-    let rounds = if plan.quick { 1 } else { 3 };
+    let rounds = match (plan.quick, plan.only.as_deref()) {
+        (_, Some("desktops")) => 0,
+        (true, _) => 1,
+        (false, _) => 3,
+    };
     let requests = plan.ingest_requests;
     let db = scratch.join("bus.db");
     register_calls(&db, 2 * rounds * requests);
@@ -57,9 +64,10 @@ pub fn bus(scratch: &Path, plan: &Plan) -> BusFigures {
         let (load, cost) = measure_bus(&server, &ws_url, bodies);
         figures.push((http, (load, cost, count(&db, "outcomes") - before)));
     }
-    server.terminate();
     let desktops = if plan.quick { 100 } else { 1_000 };
-    let (lags, kib_per_socket) = due_to_desktops(scratch, desktops);
+    let kib_per_socket = idle_sockets(&server, &ws_url, desktops);
+    server.terminate();
+    let lags = due_to_desktops(scratch, desktops);
     BusFigures {
         requests,
         rounds: figures,
@@ -85,7 +93,9 @@ fn measure_bus(server: &process::ServerProcess, url: &str, bodies: Vec<Vec<u8>>)
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut sockets = Vec::new();
         for _ in 0..CONNECTIONS {
-            let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("a socket");
+            let (ws, _) = tokio_tungstenite::connect_async(url)
+                .await
+                .expect("a socket");
             sockets.push(ws);
         }
         let started = Instant::now();
@@ -137,13 +147,53 @@ fn measure_bus(server: &process::ServerProcess, url: &str, bodies: Vec<Vec<u8>>)
     (load, cost)
 }
 
+/// The server's RSS growth per socket, KiB, for `n` sockets subscribed to agents of their
+/// own that have nothing coming, once they are all idle.
+fn idle_sockets(server: &process::ServerProcess, url: &str, n: usize) -> f64 {
+    let pid = server.child.id();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let before = rss_kib(pid);
+        let mut sockets = Vec::new();
+        for d in 0..n {
+            sockets.push(subscribed(url, &format!("idle{d}")).await);
+        }
+        let kib = (rss_kib(pid) - before) / n as f64;
+        drop(sockets);
+        kib
+    })
+}
+
+/// A socket subscribed to `user`'s pushes, its reply read.
+async fn subscribed(
+    url: &str,
+    user: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("a socket");
+    let subscribe = serde_json::json!({"channel": "LCM", "topic": "Bus",
+        "subtopic": "Subscribe", "data": {"UserID": user}});
+    ws.send(Message::Text(subscribe.to_string().into()))
+        .await
+        .expect("sent");
+    match ws.next().await.expect("a reply").expect("a frame") {
+        Message::Text(reply) => assert!(reply.contains(r#""success":true"#), "{reply}"),
+        other => panic!("expected the subscription's reply, got {other:?}"),
+    }
+    ws
+}
+
 /// Windows each desktop's agent has opening at the instant.
 const WINDOWS_EACH: usize = 10;
 
 /// `desktops` agents with [`WINDOWS_EACH`] windows each, all opening at one instant a few
 /// seconds after the server starts (staged meanwhile); each agent's desktop subscribed before
-/// it. Returns the sorted lags (ms) and the server's RSS growth per socket (KiB).
-fn due_to_desktops(scratch: &Path, desktops: usize) -> (Vec<f64>, f64) {
+/// it. Returns the sorted lags (ms).
+fn due_to_desktops(scratch: &Path, desktops: usize) -> Vec<f64> {
     let db = scratch.join("bus-due.db");
     let instant = Utc::now() + Duration::seconds(if desktops > 100 { 15 } else { 6 });
     {
@@ -168,28 +218,15 @@ fn due_to_desktops(scratch: &Path, desktops: usize) -> (Vec<f64>, f64) {
     }
     let server = process::spawn_server(&db, &[]);
     let url = format!("{}/v1/bus", server.base.replacen("http://", "ws://", 1));
-    let pid = server.child.id();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    let (lags, kib) = runtime.block_on(async {
-        let rss_before = rss_kib(pid);
+    let lags = runtime.block_on(async {
         let mut sockets = Vec::new();
         for d in 0..desktops {
-            let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.expect("a socket");
-            let subscribe = serde_json::json!({"channel": "LCM", "topic": "Bus",
-                "subtopic": "Subscribe", "data": {"UserID": format!("desk{d}")}});
-            ws.send(Message::Text(subscribe.to_string().into()))
-                .await
-                .expect("sent");
-            match ws.next().await.expect("a reply").expect("a frame") {
-                Message::Text(reply) => assert!(reply.contains(r#""success":true"#), "{reply}"),
-                other => panic!("expected the subscription's reply, got {other:?}"),
-            }
-            sockets.push(ws);
+            sockets.push(subscribed(&url, &format!("desk{d}")).await);
         }
-        let kib = (rss_kib(pid) - rss_before) / desktops as f64;
         assert!(
             Utc::now() < instant,
             "the desktops were not all subscribed before the windows opened"
@@ -200,7 +237,8 @@ fn due_to_desktops(scratch: &Path, desktops: usize) -> (Vec<f64>, f64) {
             tasks.push(tokio::spawn(async move {
                 let mut lags = Vec::new();
                 while lags.len() < WINDOWS_EACH {
-                    if let Message::Text(push) = ws.next().await.expect("a push").expect("a frame") {
+                    if let Message::Text(push) = ws.next().await.expect("a push").expect("a frame")
+                    {
                         if push.contains("PersonalCallbackDue") {
                             lags.push((Utc::now().timestamp_millis() - start_ms) as f64);
                         }
@@ -214,10 +252,13 @@ fn due_to_desktops(scratch: &Path, desktops: usize) -> (Vec<f64>, f64) {
             lags.extend(task.await.expect("a desktop"));
         }
         lags.sort_by(f64::total_cmp);
-        (lags, kib)
+        lags
     });
+    if let Some(path) = std::env::var_os("BENCH_KEEP_LOG") {
+        std::fs::write(path, server.log.lock().unwrap().join("\n")).expect("log written");
+    }
     server.terminate();
-    (lags, kib)
+    lags
 }
 
 /// A process's resident memory, KiB, from `/proc/PID/status`.

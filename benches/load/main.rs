@@ -6,6 +6,7 @@
 //! cargo bench --bench load -- --huge     # adds a preload of 10M (several GB of disk)
 //! cargo bench --bench load -- --only ingest   # one section: ingest, family, bus, growth, dispatch, hostile
 //! cargo bench --bench load -- --only burst    # the burst alone, five times (10k scheduled)
+//! cargo bench --bench load -- --only desktops # the bus's pushes to 1,000 desktops alone
 //! cargo bench --bench load -- --only growth --preloads 10000000   # chosen preload sizes
 //! cargo bench --bench load -- --only ingest --levels 256   # chosen connection counts
 //! BENCH_REDIAL_BIN=/tmp/old/redial cargo bench --bench load   # the server from another build
@@ -153,7 +154,7 @@ fn main() {
         let mix = family::mixed_against_pcb(scratch.path(), &plan);
         output::report_family(&mix, &family::list(scratch.path(), &plan));
     }
-    if plan.runs("bus") {
+    if plan.runs("bus") || plan.only.as_deref() == Some("desktops") {
         output::report_bus(&bus::bus(scratch.path(), &plan));
     }
     if plan.runs("growth") {

@@ -204,13 +204,14 @@ pub fn report_bus(bus: &crate::bus::BusFigures) {
          request at a time on each), rounds alternating on one server.\n",
         bus.requests
     );
-    println!("| round | HTTP req/s (p99 ms) | bus req/s (p99 ms) | bus / HTTP | server CPU µs/request HTTP / bus | rows HTTP / bus |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| round | HTTP req/s (p99 ms) | bus req/s (p99 ms) | bus / HTTP | server CPU µs/request HTTP / bus | load generator CPU µs/request HTTP / bus | rows HTTP / bus |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     let mut ratios = Vec::new();
-    for (n, ((http, http_cost, http_rows), (ws, ws_cost, ws_rows))) in bus.rounds.iter().enumerate() {
+    for (n, ((http, http_cost, http_rows), (ws, ws_cost, ws_rows))) in bus.rounds.iter().enumerate()
+    {
         ratios.push(ws.rate() / http.rate());
         println!(
-            "| {} | {:.0} ({:.1}) | {:.0} ({:.1}) | {:.2} | {:.0} / {:.0} | {} / {} |",
+            "| {} | {:.0} ({:.1}) | {:.0} ({:.1}) | {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {} / {} |",
             n + 1,
             http.rate(),
             pct(&http.latencies, 0.99),
@@ -219,16 +220,23 @@ pub fn report_bus(bus: &crate::bus::BusFigures) {
             ws.rate() / http.rate(),
             http_cost.cpu_us,
             ws_cost.cpu_us,
+            http_cost.driver_cpu_us,
+            ws_cost.driver_cpu_us,
             http_rows,
             ws_rows
         );
         for (name, load, rows) in [("HTTP", http, http_rows), ("bus", ws, ws_rows)] {
             if load.ok != load.requests || *rows != load.ok as i64 {
-                println!("\n**{name}: {} of {} succeeded, {rows} rows**\n", load.ok, load.requests);
+                println!(
+                    "\n**{name}: {} of {} succeeded, {rows} rows**\n",
+                    load.ok, load.requests
+                );
             }
         }
     }
-    println!("\nMedian bus / HTTP: **{:.2}**\n", crate::median(&ratios));
+    if !ratios.is_empty() {
+        println!("\nMedian bus / HTTP: **{:.2}**\n", crate::median(&ratios));
+    }
     println!(
         "{} desktops subscribed, each to its own agent; {} windows ({} each) opening at one \
          instant. Lag from the window's start to PersonalCallbackDue arriving:\n",

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -21,7 +21,27 @@ use crate::store::bus::{self as outbox, Pushed};
 use crate::store::{Store, StoreError};
 
 /// Pushes read from the store at a time.
-pub const PAGE: i64 = 1024;
+pub const PAGE: i64 = 4096;
+
+/// How long before an instant the pushes written ahead for it are read: after the
+/// scheduler has written them ([`crate::lifecycle::decide::STAGE_AHEAD`] before).
+const READ_AHEAD_MS: i64 = 30_000;
+
+/// The pushes read ahead are those of this many ms from the next instant on (a burst of
+/// more than [`outbox::PER_MS`] pushes spills into the following milliseconds).
+const READ_AHEAD_SPAN_MS: i64 = 1_000;
+
+/// The most pushes read ahead; the rest are read when they become visible.
+const READ_AHEAD_MAX: i64 = 32_768;
+
+/// Pushes to come, read ahead ([`Bus::deliver_visible`]), in id order.
+struct Ahead {
+    /// The first of them not yet delivered.
+    from: i64,
+    /// The last id the read covered.
+    through: i64,
+    frames: Vec<(Frame, Option<String>)>,
+}
 
 pub use crate::lcm::control::Audience;
 
@@ -42,18 +62,13 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// The envelope of a stored push: `{"channel":"LCM","topic":"Bus","subtopic":<kind>,
-    /// "id":<id>,"message":<data>}`.
-    fn render(p: &Pushed) -> Self {
-        let kind = serde_json::to_string(&p.kind).expect("a string serializes");
-        let text = format!(
-            r#"{{"channel":"LCM","topic":"Bus","subtopic":{kind},"id":{},"message":{}}}"#,
-            p.id, p.data
-        );
-        Self {
-            id: p.id,
-            text: text.into(),
-        }
+    /// The frame of a stored push, and the agent it is for.
+    fn of(push: Pushed) -> (Self, Option<String>) {
+        let frame = Self {
+            id: push.id,
+            text: push.envelope.into(),
+        };
+        (frame, push.user_id)
     }
 }
 
@@ -64,6 +79,9 @@ pub struct Bus {
     /// Frames a subscriber's queue holds (`--bus-queue`).
     queue: usize,
     hub: Mutex<Hub>,
+    /// Woken when the first subscriber joins: pushes of an instant to come are then worth
+    /// reading ahead.
+    joined: Notify,
 }
 
 #[derive(Default)]
@@ -145,7 +163,7 @@ impl Bus {
     /// comes from here on, and earlier pushes by replay.
     pub async fn start(store: Store, clock: Clock, queue: usize) -> Result<Arc<Self>, StoreError> {
         let now = clock.now().timestamp_millis();
-        let cursor = store.release_pushes(now).await?.last;
+        let cursor = store.release_pushes(now, None).await?.last;
         Ok(Arc::new(Self {
             store,
             clock,
@@ -154,6 +172,7 @@ impl Bus {
                 cursor,
                 ..Hub::default()
             }),
+            joined: Notify::new(),
         }))
     }
 
@@ -180,11 +199,13 @@ impl Bus {
     /// and at the instant the next one written ahead (a callback coming due) becomes visible.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut clock_moved = self.clock.subscribe();
+        let mut ahead = None;
         loop {
-            let next = match self.deliver_visible().await {
+            let next = match self.deliver_visible(&mut ahead).await {
                 Ok(next) => next,
                 Err(StoreError::Closed) => return,
                 Err(e) => {
+                    ahead = None;
                     tracing::error!(error = %e, "bus delivery failed; retrying in a second");
                     tokio::select! {
                         _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
@@ -195,6 +216,7 @@ impl Bus {
             let wake = next.map_or(i64::MAX, outbox::visible_at);
             tokio::select! {
                 _ = self.store.pushed() => {}
+                _ = self.joined.notified() => {}
                 _ = self.clock.until(wake), if next.is_some() => {}
                 _ = clock_moved.changed() => {}
                 _ = stop.cancelled() => return,
@@ -203,46 +225,118 @@ impl Bus {
     }
 
     /// Releases and delivers every push visible now; returns the id of the next one written
-    /// ahead, if any.
-    async fn deliver_visible(&self) -> Result<Option<i64>, StoreError> {
+    /// ahead, if any. The pushes of the second from that next instant on are read now, when
+    /// it is near ([`READ_AHEAD_MS`]), and held in `ahead`: when a burst of windows opens,
+    /// they go out as they become visible instead of being read then. They are dropped if any
+    /// push among their ids is written or taken back meanwhile (the writer watches them:
+    /// [`outbox::release`]).
+    async fn deliver_visible(&self, ahead: &mut Option<Ahead>) -> Result<Option<i64>, StoreError> {
         let now = self.clock.now().timestamp_millis();
-        let released = self.store.release_pushes(now).await?;
+        let watch = ahead.as_ref().map(|a| (a.from, a.through));
+        let released = self.store.release_pushes(now, watch).await?;
+        if released.watched > 0 && ahead.take().is_some() {
+            tracing::debug!(writes = released.watched, "pushes read ahead are stale");
+        }
         let upto = released.upto;
         loop {
+            // Stored pushes before the held ones first, then the held ones now visible.
+            let ceiling = match ahead.as_ref() {
+                Some(a) => upto.min(a.from - 1),
+                None => upto,
+            };
             let cursor = {
                 let mut hub = self.hub();
-                if hub.subscribers.is_empty() {
+                if hub.subscribers.is_empty() && ahead.is_none() {
                     // Nobody listens: nothing to read. A subscriber that comes later with
                     // `after` reads the store.
                     hub.cursor = hub.cursor.max(released.last);
                 }
                 hub.cursor
             };
-            let (page, next) = self
-                .store
-                .read(move |conn| {
-                    let page = if cursor < released.last {
-                        outbox::page(conn, cursor, upto, None, PAGE)?
-                    } else {
-                        Vec::new()
-                    };
-                    let next = match page.len() as i64 {
-                        PAGE => None,
-                        _ => outbox::next_after(conn, upto)?,
-                    };
-                    Ok((page, next))
-                })
+            let page = if cursor < ceiling.min(released.last) {
+                self.read(cursor, ceiling, PAGE).await?
+            } else {
+                Vec::new()
+            };
+            let full = page.len() as i64 == PAGE;
+            self.deliver(page.iter());
+            if full {
+                continue;
+            }
+            let Some(held) = ahead.as_mut().filter(|a| a.from <= upto) else {
+                break;
+            };
+            let visible = held.frames.partition_point(|(f, _)| f.id <= upto);
+            self.deliver(held.frames.drain(..visible).as_slice().iter());
+            match held.frames.first() {
+                Some((next, _)) => held.from = next.id,
+                // Whatever else comes in their ids is read as any push is.
+                None => *ahead = None,
+            }
+            if ahead.is_some() {
+                break;
+            }
+        }
+        let next = match ahead.as_ref() {
+            Some(a) => Some(a.from),
+            None => {
+                self.store
+                    .read(move |conn| Ok(outbox::next_after(conn, upto)?))
+                    .await?
+            }
+        };
+        let Some(next) = next else {
+            return Ok(None);
+        };
+        let at = outbox::visible_at(next);
+        if ahead.is_none() && at - now <= READ_AHEAD_MS && !self.hub().subscribers.is_empty() {
+            // Watch the ids first, then read: a write that the read may have missed is then
+            // counted, and the pushes read are dropped.
+            let through = outbox::last_id_at(at + READ_AHEAD_SPAN_MS);
+            self.store
+                .release_pushes(now, Some((next, through)))
                 .await?;
-            let frames: Vec<Frame> = page.iter().map(Frame::render).collect();
-            {
-                let mut hub = self.hub();
-                for (push, frame) in page.iter().zip(&frames) {
-                    hub.deliver(frame, push.user_id.as_deref());
-                }
+            let frames = self.read(next - 1, through, READ_AHEAD_MAX).await?;
+            tracing::debug!(pushes = frames.len(), at, "bus read ahead");
+            if let Some((first, _)) = frames.first() {
+                *ahead = Some(Ahead {
+                    from: first.id,
+                    through,
+                    frames,
+                });
             }
-            if (page.len() as i64) < PAGE {
-                return Ok(next);
+        }
+        Ok(Some(next))
+    }
+
+    /// Pushes after `after` up to `upto`, at most `limit`, with the agent each is for.
+    async fn read(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<(Frame, Option<String>)>, StoreError> {
+        self.store
+            .read(move |conn| {
+                let page = outbox::page(conn, after, upto, None, limit)?;
+                Ok(page.into_iter().map(Frame::of).collect())
+            })
+            .await
+    }
+
+    /// Hands `frames` to their subscribers, in order.
+    fn deliver<'a>(&self, frames: impl Iterator<Item = &'a (Frame, Option<String>)>) {
+        let mut hub = self.hub();
+        let mut count = 0;
+        for (frame, user) in frames {
+            if frame.id > hub.cursor {
+                hub.deliver(frame, user.as_deref());
+                count += 1;
             }
+        }
+        drop(hub);
+        if count > 0 {
+            tracing::debug!(pushes = count, "bus delivered");
         }
     }
 
@@ -259,7 +353,7 @@ impl Bus {
             .store
             .read(move |conn| Ok(outbox::page(conn, after, upto, user.as_deref(), PAGE)?))
             .await?;
-        Ok(page.iter().map(Frame::render).collect())
+        Ok(page.into_iter().map(|push| Frame::of(push).0).collect())
     }
 
     /// Pushes the retention purge deleted: every id up to this one (0: none).
@@ -281,6 +375,9 @@ impl Bus {
         let after = after.unwrap_or(hub.cursor);
         if after < hub.cursor {
             return Err(hub.cursor);
+        }
+        if hub.subscribers.is_empty() {
+            self.joined.notify_one();
         }
         let (tx, rx) = mpsc::channel(self.queue);
         let id = hub.next;

@@ -86,7 +86,7 @@ pub async fn upgrade(
     let task = sockets.tasks.token();
     let socket_app = app.clone();
     ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(FRAME_LIMIT)
         .max_frame_size(FRAME_LIMIT)
         .on_upgrade(move |ws| async move {
@@ -97,6 +97,10 @@ pub async fn upgrade(
 
 /// Pushes written together at most, when several are queued.
 const PUSHES_A_WRITE: usize = 64;
+
+/// Bytes of frames a socket gathers before it writes them (a flush writes what it has): the
+/// pushes queued for one socket leave in one system call.
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// Bytes a socket reads at a time: an idle socket holds this much (BENCHMARKS.md: the bus).
 const READ_BUFFER: usize = 4096;

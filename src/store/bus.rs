@@ -31,6 +31,19 @@ thread_local! {
     static RELEASED: Cell<i64> = const { Cell::new(0) };
     /// Whether this thread wrote a push since the writer last asked.
     static PUSHED: Cell<bool> = const { Cell::new(false) };
+    /// Pushes with ids in this range are watched ([`release`]'s `watch`): the bus holds them
+    /// read ahead of their instant.
+    static WATCH: Cell<(i64, i64)> = const { Cell::new((i64::MAX, i64::MIN)) };
+    /// Writes to watched pushes since the last release.
+    static WATCHED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts a write to the push `id` if it is watched.
+fn touched(id: i64) {
+    let (from, through) = WATCH.with(Cell::get);
+    if (from..=through).contains(&id) {
+        WATCHED.with(|w| w.set(w.get() + 1));
+    }
 }
 
 /// The first id of millisecond `ms`.
@@ -55,18 +68,34 @@ pub struct Released {
     pub upto: i64,
     /// The last push stored up to it (0: none).
     pub last: i64,
+    /// Pushes written or taken back since the previous release among the ids it was asked
+    /// to watch: nonzero means what the bus read ahead there is stale.
+    pub watched: u64,
 }
 
-/// Releases every push visible at `at_ms` (run in the writer): pushes committed from now on
-/// are numbered after the last of them, so a reader that has read up to it misses none.
-pub fn release(conn: &Connection, at_ms: i64) -> Result<Released, rusqlite::Error> {
+/// Releases every push visible at `at_ms` (run in the writer, between transactions): pushes
+/// committed from now on are numbered after the last of them, so a reader that has read up to
+/// it misses none. From here to the next release, writes to pushes with ids in `watch` are
+/// counted: the bus reads the pushes of an instant to come ahead, and keeps them only if none
+/// was written or taken back since.
+pub fn release(
+    conn: &Connection,
+    at_ms: i64,
+    watch: Option<(i64, i64)>,
+) -> Result<Released, rusqlite::Error> {
     let upto = last_id_at(at_ms);
     let last: Option<i64> = conn
         .prepare_cached("SELECT max(id) FROM bus_events WHERE id <= ?1")?
         .query_row([upto], |r| r.get(0))?;
     let last = last.unwrap_or(0);
     RELEASED.with(|r| r.set(r.get().max(last)));
-    Ok(Released { upto, last })
+    let watched = WATCHED.with(|w| w.replace(0));
+    WATCH.with(|w| w.set(watch.unwrap_or((i64::MAX, i64::MIN))));
+    Ok(Released {
+        upto,
+        last,
+        watched,
+    })
 }
 
 /// Whether the writer thread wrote a push since it last asked (the writer asks after each
@@ -89,6 +118,7 @@ fn claim(conn: &Connection, at_ms: i64) -> Result<i64, rusqlite::Error> {
         let candidate = taken.map_or(id, |t| id.max(t + 1));
         if candidate < end {
             PUSHED.with(|p| p.set(true));
+            touched(candidate);
             return Ok(candidate);
         }
         id = end;
@@ -196,11 +226,16 @@ pub fn callback_due(
 /// before its window opened (superseded, cancelled, calling hours closed).
 pub fn withdraw_due(conn: &Connection, callback_id: i64) -> Result<usize, rusqlite::Error> {
     let unreleased = RELEASED.with(Cell::get) + 1;
-    conn.prepare_cached(
-        "DELETE FROM bus_events WHERE callback_id = ?1 AND id >= ?2
-             AND kind IN ('PersonalCallbackDue', 'CallbackDue')",
-    )?
-    .execute(params![callback_id, unreleased])
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM bus_events WHERE callback_id = ?1 AND id >= ?2
+                 AND kind IN ('PersonalCallbackDue', 'CallbackDue')
+             RETURNING id",
+        )?
+        .query_map(params![callback_id, unreleased], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    deleted.iter().copied().for_each(touched);
+    Ok(deleted.len())
 }
 
 /// A message set what a call says: `OutcomeSetForCall` to the agent and supervisors.
@@ -250,15 +285,16 @@ pub fn agent_state(
     Ok(())
 }
 
-/// One stored push.
+/// One stored push, as a bus socket sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pushed {
     pub id: i64,
-    pub kind: String,
     /// The agent whose desktop hears it; `None`: supervisors only.
     pub user_id: Option<String>,
-    /// The message, JSON.
-    pub data: String,
+    /// Its envelope: `{"channel":"LCM","topic":"Bus","subtopic":<kind>,"id":<id>,
+    /// "message":<data>}`, written by SQLite as it reads the row, so that the bus copies
+    /// nothing when a burst of windows opens.
+    pub envelope: String,
 }
 
 /// Pushes after `after` up to `upto` (ids), oldest first, at most `limit`; with `user`, only
@@ -271,16 +307,17 @@ pub fn page(
     limit: i64,
 ) -> Result<Vec<Pushed>, rusqlite::Error> {
     conn.prepare_cached(
-        "SELECT id, kind, user_id, data FROM bus_events
+        "SELECT id, user_id, '{\"channel\":\"LCM\",\"topic\":\"Bus\",\"subtopic\":'
+                 || json_quote(kind) || ',\"id\":' || id || ',\"message\":' || data || '}'
+         FROM bus_events
          WHERE id > ?1 AND id <= ?2 AND (?3 IS NULL OR user_id = ?3)
          ORDER BY id LIMIT ?4 + 0",
     )?
     .query_map(params![after, upto, user, limit], |r| {
         Ok(Pushed {
             id: r.get(0)?,
-            kind: r.get(1)?,
-            user_id: r.get(2)?,
-            data: r.get(3)?,
+            user_id: r.get(1)?,
+            envelope: r.get(2)?,
         })
     })?
     .collect()

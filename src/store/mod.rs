@@ -189,8 +189,12 @@ impl Store {
 
     /// Releases the bus's pushes visible at `at_ms`, in the writer between two groups (see
     /// [`bus::release`]).
-    pub async fn release_pushes(&self, at_ms: i64) -> Result<bus::Released, StoreError> {
-        self.writer.release(at_ms).await
+    pub async fn release_pushes(
+        &self,
+        at_ms: i64,
+        watch: Option<(i64, i64)>,
+    ) -> Result<bus::Released, StoreError> {
+        self.writer.release(at_ms, watch).await
     }
 
     /// Completes after the next commit that wrote a bus push (or at once, if one was committed

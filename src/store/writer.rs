@@ -98,7 +98,14 @@ enum Msg {
 /// The bus's request to release pushes up to an instant, answered between two groups. It is
 /// not a job in the queue: it takes no room from clients, and a full queue only means the
 /// writer will come to it after the next group.
-type ReleaseSlot = Arc<Mutex<Option<(i64, oneshot::Sender<Result<bus::Released, StoreError>>)>>>;
+type ReleaseSlot = Arc<Mutex<Option<ReleaseAsked>>>;
+
+/// A release: the instant, the id to watch from, and where the answer goes.
+type ReleaseAsked = (
+    i64,
+    Option<(i64, i64)>,
+    oneshot::Sender<Result<bus::Released, StoreError>>,
+);
 
 /// The sending side, cheap to clone.
 #[derive(Clone)]
@@ -121,7 +128,9 @@ pub fn spawn(
     batch_max: usize,
     pushed: Arc<Notify>,
 ) -> Result<(WriterHandle, WriterThread), StoreError> {
-    let (tx, rx) = mpsc::channel(capacity);
+    // One place more than the requests it holds, for the bus's release message: at most one
+    // is ever waiting, and it must not take a client's place (`write_in` leaves it free).
+    let (tx, rx) = mpsc::channel(capacity + 1);
     let release = ReleaseSlot::default();
     let slot = Arc::clone(&release);
     let join = std::thread::Builder::new()
@@ -168,15 +177,19 @@ impl WriterHandle {
         E: From<StoreError> + Send + 'static,
     {
         let (job, answer) = Request::boxed(op);
-        self.tx.try_send(Msg::Job(job, lane)).map_err(|e| {
-            E::from(match e {
-                mpsc::error::TrySendError::Full(_) => StoreError::Busy(format!(
-                    "{} requests are already waiting for the database",
-                    self.tx.max_capacity()
-                )),
-                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
-            })
-        })?;
+        let busy = || {
+            E::from(StoreError::Busy(format!(
+                "{} requests are already waiting for the database",
+                self.tx.max_capacity() - 1
+            )))
+        };
+        // The last place is the release message's.
+        let permit = match self.tx.try_reserve() {
+            Ok(permit) if self.tx.capacity() > 0 => permit,
+            Ok(_) | Err(mpsc::error::TrySendError::Full(())) => return Err(busy()),
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(StoreError::Closed.into()),
+        };
+        permit.send(Msg::Job(job, lane));
         answer.await.map_err(|_| E::from(StoreError::Closed))?
     }
 
@@ -200,9 +213,13 @@ impl WriterHandle {
 impl WriterHandle {
     /// Releases the bus's pushes visible at `at_ms` ([`bus::release`]), between two groups.
     /// One caller at a time (the bus).
-    pub async fn release(&self, at_ms: i64) -> Result<bus::Released, StoreError> {
+    pub async fn release(
+        &self,
+        at_ms: i64,
+        watch: Option<(i64, i64)>,
+    ) -> Result<bus::Released, StoreError> {
         let (reply, answer) = oneshot::channel();
-        *self.release.lock().unwrap_or_else(|e| e.into_inner()) = Some((at_ms, reply));
+        *self.release.lock().unwrap_or_else(|e| e.into_inner()) = Some((at_ms, watch, reply));
         if let Err(mpsc::error::TrySendError::Closed(_)) = self.tx.try_send(Msg::Release) {
             return Err(StoreError::Closed);
         }
@@ -234,8 +251,8 @@ fn run(
     let mut open = true;
     while open || !waiting.is_empty() {
         let asked = release.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some((at_ms, reply)) = asked {
-            let _ = reply.send(bus::release(&conn, at_ms).map_err(StoreError::from));
+        if let Some((at_ms, watch, reply)) = asked {
+            let _ = reply.send(bus::release(&conn, at_ms, watch).map_err(StoreError::from));
         }
         if open && waiting.is_empty() {
             open = waiting.take(rx.blocking_recv());
@@ -443,7 +460,7 @@ mod tests {
                 tokio::spawn(async move { handle.write(job).await })
             })
             .collect();
-        while handle.tx.capacity() > CAPACITY - n {
+        while (handle.tx.capacity() - 1) > CAPACITY - n {
             tokio::task::yield_now().await;
         }
         release.send(()).unwrap();
@@ -478,14 +495,14 @@ mod tests {
                     .await
             })
         };
-        while handle.tx.capacity() > CAPACITY - 1 {
+        while (handle.tx.capacity() - 1) > CAPACITY - 1 {
             tokio::task::yield_now().await;
         }
         let first = {
             let handle = handle.clone();
             tokio::spawn(async move { handle.write_first(insert("first", false)).await })
         };
-        while handle.tx.capacity() > CAPACITY - 2 {
+        while (handle.tx.capacity() - 1) > CAPACITY - 2 {
             tokio::task::yield_now().await;
         }
         release.send(()).unwrap();
