@@ -239,6 +239,66 @@ async fn a_callback_ended_before_its_window_is_never_pushed_as_due() {
     assert_eq!(next["subtopic"], "AgentStateChanged", "{next}");
 }
 
+/// Pushes written ahead are read ahead of their instant (within 30 s of it): they still come
+/// after what was committed before the instant, and one taken back meanwhile never comes.
+#[tokio::test]
+async fn pushes_read_ahead_keep_their_place_and_are_dropped_when_taken_back() {
+    let app = spawn_app().await;
+    app.seed_prerequisites().await;
+    app.register_call("222", "other-contact", "testagent").await;
+    let mut owner = Ws::connect(&app.base, None).await;
+    owner.subscribe(json!({"UserID": "testagent"})).await;
+    let (_, kept) = app.post_lcm(&seed_request()).await;
+    let kept = kept["message"]["response"]["callback_id"].as_i64().unwrap();
+    let (_, dropped) = app
+        .post_lcm(&seed_with(
+            json!({"callid": "222", "AccountNumber": "other-contact",
+                                    "StartTime": "13:50", "EndTime": "14:30"}),
+        ))
+        .await;
+    let dropped = dropped["message"]["response"]["callback_id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(owner.push().await["subtopic"], "OutcomeSetForCall");
+    assert_eq!(owner.push().await["subtopic"], "OutcomeSetForCall");
+    // 20 s before 13:45 its redial is written ahead (a minute before the window), and the
+    // pushes of 13:45 are read ahead.
+    app.clock.set(at_on_day(13, 44) + Duration::seconds(40));
+    until(
+        std::time::Duration::from_secs(10),
+        "the redial staged",
+        || app.count("events") == 1,
+    )
+    .await;
+    // Committed before the instant: comes before the due push, though written after it.
+    app.login("testagent").await;
+    let login = owner.push().await;
+    assert_eq!(login["subtopic"], "AgentStateChanged", "{login}");
+    app.clock.set(at_on_day(13, 45));
+    let due = owner.push().await;
+    assert_eq!(due["subtopic"], "PersonalCallbackDue", "{due}");
+    assert_eq!(due["message"]["callback_id"], kept);
+    assert!(due["id"].as_i64() > login["id"].as_i64());
+    // The 13:50 one is written and read ahead, then cancelled before its instant.
+    app.clock.set(at_on_day(13, 49) + Duration::seconds(40));
+    until(
+        std::time::Duration::from_secs(10),
+        "the second redial staged",
+        || app.count("events") == 2,
+    )
+    .await;
+    let (status, body) = app
+        .post(&format!("/v1/callbacks/{dropped}/cancel"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let cancelled = owner.push().await;
+    assert_eq!(cancelled["subtopic"], "CallbackCancelled", "{cancelled}");
+    app.clock.set(at_on_day(13, 51));
+    app.logout("testagent").await;
+    let next = owner.push().await;
+    assert_eq!(next["subtopic"], "AgentStateChanged", "{next}");
+}
+
 #[tokio::test]
 async fn a_reconnect_with_after_replays_exactly_what_was_missed_in_order() {
     let app = spawn_app().await;
