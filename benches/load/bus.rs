@@ -14,7 +14,7 @@ use redial::store::bulk::{self, Windows};
 use redial::store::{open_write_connection, schema, Synchronous};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::ingest::{cpu_seconds, lcm_body, measure, register_calls, Cost, Load};
+use crate::ingest::{collect, cpu_seconds, lcm_body, measure, register_calls, Cost, Load};
 use crate::{count, process, tomorrow, Plan};
 
 const CONNECTIONS: usize = 64;
@@ -122,21 +122,7 @@ fn measure_bus(server: &process::ServerProcess, url: &str, bodies: Vec<Vec<u8>>)
                 (ok, latencies)
             }));
         }
-        let (mut ok, mut latencies) = (0, Vec::new());
-        for task in tasks {
-            let (o, l) = task.await.expect("a bus task");
-            ok += o;
-            latencies.extend(l);
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        latencies.sort_by(f64::total_cmp);
-        Load {
-            concurrency: CONNECTIONS,
-            requests: latencies.len(),
-            ok,
-            seconds,
-            latencies,
-        }
+        collect(tasks, started, CONNECTIONS).await
     });
     let requests = load.requests as f64;
     let cost = Cost {

@@ -113,22 +113,32 @@ pub fn drive(url: &str, bodies: Vec<Vec<u8>>, concurrency: usize) -> Load {
                 (ok, latencies)
             }));
         }
-        let (mut ok, mut latencies) = (0, Vec::new());
-        for task in tasks {
-            let (o, l) = task.await.expect("a load task");
-            ok += o;
-            latencies.extend(l);
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        latencies.sort_by(f64::total_cmp);
-        Load {
-            concurrency,
-            requests: latencies.len(),
-            ok,
-            seconds,
-            latencies,
-        }
+        collect(tasks, started, concurrency).await
     })
+}
+
+/// The load of one run from its tasks, each of which gives its successes and latencies (ms),
+/// started together at `started`.
+pub async fn collect(
+    tasks: Vec<tokio::task::JoinHandle<(usize, Vec<f64>)>>,
+    started: Instant,
+    concurrency: usize,
+) -> Load {
+    let (mut ok, mut latencies) = (0, Vec::new());
+    for task in tasks {
+        let (o, l) = task.await.expect("a load task");
+        ok += o;
+        latencies.extend(l);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    Load {
+        concurrency,
+        requests: latencies.len(),
+        ok,
+        seconds,
+        latencies,
+    }
 }
 
 /// What the server spent per request.
