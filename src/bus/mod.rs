@@ -190,11 +190,6 @@ impl Bus {
         self.queue
     }
 
-    /// Subscribers now.
-    pub fn subscribers(&self) -> usize {
-        self.hub().subscribers.len()
-    }
-
     /// Delivers pushes as they become visible until `stop`: after each commit that wrote one,
     /// and at the instant the next one written ahead (a callback coming due) becomes visible.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {

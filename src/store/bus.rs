@@ -329,12 +329,6 @@ pub fn next_after(conn: &Connection, after: i64) -> Result<Option<i64>, rusqlite
         .query_row([after], |r| r.get(0))
 }
 
-/// The last push visible at `upto` (an id), or 0 when there is none.
-pub fn last_upto(conn: &Connection, upto: i64) -> Result<i64, rusqlite::Error> {
-    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM bus_events WHERE id <= ?1")?
-        .query_row([upto], |r| r.get(0))
-}
-
 /// The highest id the retention purge has deleted (0: none).
 pub fn purged_through(conn: &Connection) -> Result<i64, rusqlite::Error> {
     conn.prepare_cached("SELECT coalesce(max(through), 0) FROM bus_purged")?
