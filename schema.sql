@@ -581,3 +581,63 @@ SELECT b.id, b.kind, b.user_id, b.callback_id,
        strftime('%Y-%m-%dT%H:%M:%fZ', b.created_at / 1000.0, 'unixepoch') AS created_at_utc,
        b.data
 FROM bus_events b;
+
+-- step 12: supervisors: finding, moving and closing callbacks; the audit; the callback SLA
+-- GET /v1/callbacks pages in window order (window_start, then id: the rowid every index
+-- carries), filtered by agent or contact. Each index costs a new callback one more insert.
+CREATE INDEX callbacks_by_window ON callbacks (window_start);
+CREATE INDEX callbacks_by_agent ON callbacks (user_id, window_start);
+CREATE INDEX callbacks_by_account ON callbacks (account_number, window_start);
+
+-- When a dialer first took the event: the callback SLA's "first redial handed out". Set by
+-- the lease's own UPDATE of the row, so it costs the lease nothing it did not already write.
+ALTER TABLE events ADD COLUMN first_leased_at INTEGER;
+
+-- Who put a contact on the do-not-call list by hand (PUT /v1/dnc/{AccountNumber}): the token's
+-- name. Listings by an LCM DNC outcome name the agent and call instead.
+ALTER TABLE dnc ADD COLUMN added_by TEXT;
+
+-- Every change a supervisor makes (reschedule, reassign, cancel, do-not-call by hand): who
+-- (the token's name; 'local' when no tokens are configured), when, and the callback or
+-- contact before and after, as JSON objects of the fields a supervisor can change.
+CREATE TABLE audit (
+    id              INTEGER PRIMARY KEY,
+    at              INTEGER NOT NULL,
+    actor           TEXT NOT NULL,
+    action          TEXT NOT NULL,
+    callback_id     INTEGER,
+    account_number  TEXT,
+    reason          TEXT,
+    before          TEXT,
+    after           TEXT
+);
+CREATE INDEX audit_by_callback ON audit (callback_id) WHERE callback_id IS NOT NULL;
+CREATE INDEX audit_by_at ON audit (at);
+
+CREATE VIEW v_audit AS
+SELECT a.id, strftime('%Y-%m-%dT%H:%M:%fZ', a.at / 1000.0, 'unixepoch') AS at_utc, a.actor,
+       a.action, a.callback_id, a.account_number, a.reason, a.before, a.after
+FROM audit a;
+
+-- The callback SLA, one row per callback: what a contact-center manager is judged on.
+-- `first_lease_at`: when a dialer first took one of its redials in its current window (a
+-- rescheduled callback's earlier leases do not count); `lag_ms` from the window's start to then; `in_window`: that first redial was handed out before the window ended;
+-- `connected`: a dial reached the customer; `contacted`: the customer was reached on another
+-- call first (--complete-on-contact). `redial report sla` groups these rows; the grouping
+-- query it runs is printed by `--sql`, for sqlite3.
+-- Grouped by window_start and id (not id alone) so that a report's `WHERE window_start ...`
+-- reaches through the view to callbacks_by_window instead of grouping every callback first.
+CREATE VIEW v_callback_sla AS
+SELECT c.id, c.kind, c.user_id, ct.campaign_id, c.account_number, c.window_start, c.window_end,
+       strftime('%Y-%m-%dT%H:%M:%SZ', c.window_start / 1000, 'unixepoch') AS window_start_utc,
+       c.state, c.end_reason, c.attempts,
+       min(e.first_leased_at) AS first_lease_at,
+       min(e.first_leased_at) - c.window_start AS lag_ms,
+       coalesce(min(e.first_leased_at) < c.window_end, 0) AS in_window,
+       (c.state = 'completed' AND c.end_reason = 'connected') AS connected,
+       (c.state = 'completed' AND c.end_reason = 'contacted') AS contacted
+FROM callbacks c
+LEFT JOIN contacts ct ON ct.account_number = c.account_number
+LEFT JOIN events e ON e.callback_id = c.id AND e.type = 'redial'
+    AND e.first_leased_at >= c.window_start
+GROUP BY c.window_start, c.id;

@@ -164,6 +164,12 @@ pub struct Config {
     /// How long the owner may be away from an open personal callback before the fallback.
     #[arg(long, env = "REDIAL_PCB_FALLBACK_AFTER", default_value = "15m", value_parser = duration(ZERO, WEEK))]
     pub pcb_fallback_after: chrono::Duration,
+    /// End a contact's live callback as `completed` (reason `contacted`) when an outcome is
+    /// set for it on another call: the customer called in, or another campaign reached them.
+    /// `--complete-on-contact false` leaves it to be dialed.
+    #[arg(long, env = "REDIAL_COMPLETE_ON_CONTACT", default_value_t = true,
+          action = clap::ArgAction::Set, value_name = "true|false")]
+    pub complete_on_contact: bool,
     /// How long finished callbacks and events are kept.
     #[arg(long, env = "REDIAL_RETENTION", default_value = "30d", value_parser = duration(ZERO, HUNDRED_YEARS))]
     pub retention: chrono::Duration,
@@ -214,6 +220,7 @@ impl Config {
             max_deliveries: self.max_deliveries,
             fallback: self.pcb_fallback,
             fallback_after: self.pcb_fallback_after,
+            complete_on_contact: self.complete_on_contact,
             calling_hours: CallingHours::new(self.calling_hours, self.calling_days),
         }
     }

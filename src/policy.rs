@@ -57,6 +57,9 @@ pub struct Policy {
     pub fallback_after: Duration,
     /// Dialers long-polling at once.
     pub max_long_polls: usize,
+    /// An outcome on another call for a contact ends its live callback as reached
+    /// (`--complete-on-contact`).
+    pub complete_on_contact: bool,
 }
 
 impl Default for Policy {
@@ -76,6 +79,7 @@ impl Default for Policy {
             fallback: Fallback::Expire,
             fallback_after: Duration::minutes(15),
             max_long_polls: 512,
+            complete_on_contact: true,
         }
     }
 }

@@ -227,3 +227,32 @@ mod tests {
         );
     }
 }
+
+/// Which end of a range a date names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The first instant of the day.
+    From,
+    /// The first instant of the next day: a `to` date is inclusive.
+    To,
+}
+
+/// A range's end as an instant: RFC 3339 text is that instant; a date `YYYY-MM-DD` is a day in
+/// `zone`, its start for [`Bound::From`] and the next day's start for [`Bound::To`]. `None`
+/// when the text is neither.
+pub fn range_end(text: &str, zone: Tz, bound: Bound) -> Option<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let day = match bound {
+        Bound::From => date,
+        Bound::To => date.succ_opt()?,
+    };
+    Some(day_start(zone, day))
+}
+
+/// The first instant of `date` in `zone` (after a gap, where midnight itself does not exist).
+pub fn day_start(zone: Tz, date: chrono::NaiveDate) -> DateTime<Utc> {
+    to_utc(zone, date.and_time(chrono::NaiveTime::MIN)).0
+}

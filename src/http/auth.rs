@@ -50,15 +50,18 @@ impl Role {
 /// belongs to:
 ///
 /// ```text
-/// # token                           roles              agent
+/// # token                           roles              agent / name
 /// 6f1c0c2e9a7b4d58b1e3a9d2c4f60718  desktop            agent=testagent
 /// b7d2e4f6a8c0e2f4a6b8d0f2a4c6e8f0  dialer,reporting
+/// 0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d  supervisor         name=maria
 /// ```
 ///
 /// Roles: `desktop` (`/v1/lcm` and the bus), `telephony` (agents and calls), `dialer` (the
-/// queue, attempts and cancels, reading callbacks), `reporting` (reading callbacks, every
-/// push on the bus), `supervisor` (every push on the bus), `admin` (everything). A token with
-/// `agent=` may subscribe on the bus to that agent's pushes only. Tokens are compared in
+/// queue, attempts and cancels, reading callbacks), `reporting` (finding and reading
+/// callbacks, the do-not-call list, every push on the bus), `supervisor` (the same, and
+/// changing callbacks and the do-not-call list), `admin` (everything). A token with `agent=`
+/// may subscribe on the bus to that agent's pushes only, and read only that agent's
+/// callbacks; `name=` is who the audit names for the token's changes. Tokens are compared in
 /// constant time (`subtle`), against every known token, and are never logged. The comparison
 /// does reveal whether the presented token has the length of some known one: a length is not
 /// a secret worth the cost of hiding it.
@@ -70,6 +73,7 @@ struct Entry {
     token: Vec<u8>,
     roles: u8,
     agent: Option<String>,
+    name: String,
 }
 
 /// Who presented a known token: its roles, and the agent it belongs to, if the file says.
@@ -77,6 +81,8 @@ struct Entry {
 pub struct Identity {
     roles: u8,
     pub agent: Option<String>,
+    /// Who the audit says made a change: `name=` in the file, else the token's line.
+    pub name: String,
 }
 
 impl Identity {
@@ -127,15 +133,35 @@ impl Tokens {
                 continue;
             }
             let mut parts = line.split_whitespace();
-            let (Some(token), Some(roles), agent, None) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(token), Some(roles)) = (parts.next(), parts.next()) else {
                 return Err(format!(
                     "line {}: expected a token and its roles, e.g. `<token> desktop,dialer`, \
-                     and optionally `agent=<UserID>`",
+                     and optionally `agent=<UserID>` and `name=<who>`",
                     n + 1
                 ));
             };
+            let (mut agent, mut name) = (None, None);
+            for part in parts {
+                let (key, value) = part.split_once('=').unwrap_or((part, ""));
+                let slot = match key {
+                    "agent" => &mut agent,
+                    "name" => &mut name,
+                    _ => {
+                        return Err(format!(
+                            "line {}: after the roles come agent=<UserID> and name=<who>; \
+                             {key:?} is neither",
+                            n + 1
+                        ))
+                    }
+                };
+                if value.is_empty() || value.chars().count() > 64 || slot.is_some() {
+                    return Err(format!(
+                        "line {}: {key}= takes 1 to 64 characters, once",
+                        n + 1
+                    ));
+                }
+                *slot = Some(value.to_owned());
+            }
             if token.len() < 16 {
                 return Err(format!(
                     "line {}: the token is shorter than 16 characters",
@@ -156,25 +182,11 @@ impl Tokens {
                     })?;
                 bits |= role.bit();
             }
-            let agent = match agent {
-                None => None,
-                Some(agent) => match agent.strip_prefix("agent=") {
-                    Some(user) if !user.is_empty() && user.chars().count() <= 64 => {
-                        Some(user.to_owned())
-                    }
-                    _ => {
-                        return Err(format!(
-                            "line {}: the third column must be agent=<UserID> (1 to 64 \
-                             characters)",
-                            n + 1
-                        ))
-                    }
-                },
-            };
             entries.push(Entry {
                 token: token.as_bytes().to_vec(),
                 roles: bits,
                 agent,
+                name: name.unwrap_or_else(|| format!("token on line {}", n + 1)),
             });
         }
         if entries.is_empty() {
@@ -198,6 +210,7 @@ impl Tokens {
             Identity {
                 roles: entry.roles,
                 agent: entry.agent.clone(),
+                name: entry.name.clone(),
             }
         })
     }
@@ -241,13 +254,53 @@ pub fn authenticate(
 /// Whether the request's bearer token allows `access`: without a known token 401, with one
 /// that lacks the route's roles 403, both in the route's envelope. With no tokens configured
 /// (loopback, or `--insecure-no-auth`), every request is allowed.
-pub fn check(tokens: Option<&Tokens>, access: Access, headers: &HeaderMap) -> Result<(), Problem> {
+pub fn check(
+    tokens: Option<&Tokens>,
+    access: Access,
+    headers: &HeaderMap,
+) -> Result<Caller, Problem> {
     if access == Access::Open {
-        return Ok(());
+        return Ok(Caller(None));
     }
-    match authenticate(tokens, bearer(headers))? {
-        Some(identity) => identity.allows(access),
-        None => Ok(()),
+    let identity = authenticate(tokens, bearer(headers))?;
+    if let Some(identity) = &identity {
+        identity.allows(access)?;
+    }
+    Ok(Caller(identity))
+}
+
+/// Who sent a request, as the edge found it, for the handlers that need to know: `None` when
+/// no tokens are configured (every request is allowed).
+#[derive(Debug, Clone, Default)]
+pub struct Caller(pub Option<Identity>);
+
+impl Caller {
+    /// The name the audit records: the token's, or `local` without tokens.
+    pub fn name(&self) -> String {
+        self.0
+            .as_ref()
+            .map_or_else(|| "local".to_owned(), |i| i.name.clone())
+    }
+
+    /// The one agent whose callbacks this caller may read, when it may not read everyone's:
+    /// a token whose only reading role is `desktop` reads its own agent's (`agent=`), and a
+    /// desktop token that names no agent reads none.
+    pub fn reads_only(&self) -> Result<Option<&str>, Problem> {
+        let Some(identity) = &self.0 else {
+            return Ok(None);
+        };
+        let everyone = [Role::Admin, Role::Reporting, Role::Supervisor, Role::Dialer];
+        if everyone.into_iter().any(|r| identity.has(r)) {
+            return Ok(None);
+        }
+        match &identity.agent {
+            Some(agent) => Ok(Some(agent)),
+            None => Err(Problem::forbidden(
+                "a desktop token reads only its own agent's callbacks, and this one names no \
+                 agent (agent=<UserID> in the tokens file)"
+                    .to_owned(),
+            )),
+        }
     }
 }
 

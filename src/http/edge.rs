@@ -90,10 +90,15 @@ impl RouteEdge {
         // Refusals decided here come before the body is read: their LCM replies echo
         // nothing of the request.
         let refuse = |problem: Problem| problem.reply(speaks, &ReplyHead::default());
-        if let Err(problem) = auth::check(self.edge.tokens.as_deref(), access, request.headers()) {
-            return refuse(problem);
+        let caller = match auth::check(self.edge.tokens.as_deref(), access, request.headers()) {
+            Ok(caller) => caller,
+            Err(problem) => return refuse(problem),
+        };
+        let (mut parts, body) = request.into_parts();
+        // Only the routes that audit or narrow by agent read it; the others pay no clone.
+        if caller.0.is_some() {
+            parts.extensions.insert(caller);
         }
-        let (parts, body) = request.into_parts();
         let body = match read_body(body, self.edge.body_timeout).await {
             Ok(body) => body,
             Err(problem) => return refuse(problem),

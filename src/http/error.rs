@@ -53,9 +53,13 @@ impl From<service::Error> for Problem {
             | E::WindowReversed(_)
             | E::WindowOver { .. }
             | E::OutsideCallingHours(_)
-            | E::BeyondHorizon { .. } => StatusCode::BAD_REQUEST,
-            E::CallNotRegistered(_) | E::UnknownCallback(_) => StatusCode::NOT_FOUND,
-            E::CallConflict { .. } | E::Finished { .. } => StatusCode::CONFLICT,
+            | E::BeyondHorizon { .. }
+            | E::UnknownAgent(_)
+            | E::SameOwner { .. } => StatusCode::BAD_REQUEST,
+            E::CallNotRegistered(_) | E::UnknownCallback(_) | E::NotListed(_) => {
+                StatusCode::NOT_FOUND
+            }
+            E::CallConflict { .. } | E::Finished { .. } | E::NotPersonal(_) => StatusCode::CONFLICT,
             E::Busy(_) | E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         if let E::Unavailable(cause) = &e {

@@ -10,6 +10,7 @@ mod lcm;
 mod log;
 mod queue;
 pub mod server;
+mod supervise;
 mod telephony;
 
 use std::sync::Arc;
@@ -67,7 +68,18 @@ impl std::ops::Deref for AppState {
 const DESKTOP: Access = Access::Roles(&[Role::Desktop]);
 const TELEPHONY: Access = Access::Roles(&[Role::Telephony]);
 const DIALER: Access = Access::Roles(&[Role::Dialer]);
-const READER: Access = Access::Roles(&[Role::Reporting, Role::Dialer]);
+/// Reading one callback: a desktop token that names an agent reads only that agent's.
+const READER: Access = Access::Roles(&[
+    Role::Reporting,
+    Role::Dialer,
+    Role::Supervisor,
+    Role::Desktop,
+]);
+/// Finding callbacks: a desktop token that names an agent finds only that agent's.
+const FINDER: Access = Access::Roles(&[Role::Reporting, Role::Supervisor, Role::Desktop]);
+const SUPERVISOR: Access = Access::Roles(&[Role::Supervisor]);
+const CANCELLER: Access = Access::Roles(&[Role::Dialer, Role::Supervisor]);
+const DNC_READER: Access = Access::Roles(&[Role::Reporting, Role::Supervisor]);
 /// Unknown paths: only an admin learns that they do not exist.
 const ADMIN: Access = Access::Roles(&[]);
 
@@ -134,7 +146,32 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/callbacks/{id}/cancel",
-            guard(rest(DIALER), post(queue::cancel)),
+            guard(rest(CANCELLER), post(supervise::cancel)),
+        )
+        .route("/v1/callbacks", guard(rest(FINDER), get(supervise::find)))
+        .route(
+            "/v1/agents/{user_id}/callbacks",
+            guard(rest(FINDER), get(supervise::find_for_agent)),
+        )
+        .route(
+            "/v1/callbacks/{id}/reschedule",
+            guard(rest(SUPERVISOR), post(supervise::reschedule)),
+        )
+        .route(
+            "/v1/callbacks/{id}/reassign",
+            guard(rest(SUPERVISOR), post(supervise::reassign)),
+        )
+        .route(
+            "/v1/agents/{user_id}/callbacks/reassign",
+            guard(rest(SUPERVISOR), post(supervise::reassign_all)),
+        )
+        .route("/v1/dnc", guard(rest(DNC_READER), get(supervise::list_dnc)))
+        .route(
+            "/v1/dnc/{account}",
+            guard(
+                rest(SUPERVISOR),
+                axum::routing::put(supervise::put_dnc).delete(supervise::delete_dnc),
+            ),
         )
         .route("/v1/queue/lease", guard(lease, post(queue::lease)))
         .route("/v1/queue/ack", guard(rest(DIALER), post(queue::ack)))

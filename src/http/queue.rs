@@ -1,11 +1,12 @@
-//! The dialers' endpoints: the queue (lease, ack, nack), attempt reports, cancels and reading
-//! a callback.
+//! The dialers' endpoints: the queue (lease, ack, nack), attempt reports and reading a
+//! callback.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Serialize;
 
+use super::auth::Caller;
 use super::{json_object, AppState, Problem};
 use crate::lcm::fields::{describe, FieldError, Fields};
 use crate::lcm::json::{self, Object};
@@ -102,20 +103,25 @@ pub async fn attempt(
     Ok(Json(attempted.callback))
 }
 
-pub async fn cancel(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Callback>, Problem> {
-    Ok(Json(app.service.cancel(callback_id(&id)?).await?))
-}
-
+/// A callback; a desktop token that names an agent reads only that agent's.
 pub async fn get_callback(
     State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(id): Path<String>,
 ) -> Result<Json<Callback>, Problem> {
-    Ok(Json(app.service.callback(callback_id(&id)?).await?))
+    let caller = caller.map(|c| c.0).unwrap_or_default();
+    let only = caller.reads_only()?;
+    let callback = app.service.callback(callback_id(&id)?).await?;
+    if let Some(agent) = only {
+        if callback.user_id.as_str() != agent {
+            return Err(Problem::forbidden(format!(
+                "this desktop token reads only the callbacks of its agent {agent:?}"
+            )));
+        }
+    }
+    Ok(Json(callback))
 }
 
-fn callback_id(text: &str) -> Result<i64, Problem> {
+pub(super) fn callback_id(text: &str) -> Result<i64, Problem> {
     text.parse().map_err(|_| Problem::bad_callback_id(text))
 }

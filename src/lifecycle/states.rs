@@ -89,6 +89,9 @@ named!(
         Closed = "closed",
         /// A later outcome for the same call asked for no callback.
         Replaced = "replaced",
+        /// An outcome was set on another call for the same contact: the customer was
+        /// reached another way (`--complete-on-contact`).
+        Contacted = "contacted",
     }
 );
 

@@ -1,4 +1,4 @@
-//! A callback read back, a dial attempt recorded against it, a callback cancelled. The
+//! A callback read back, and a dial attempt recorded against it. The
 //! decisions are [`crate::lifecycle::decide`]'s; the operation loads, decides, then writes.
 
 use std::sync::Arc;
@@ -44,18 +44,5 @@ impl Service {
             callback: self.callback(id).await?,
             next_at,
         })
-    }
-
-    /// Any live callback → cancelled; its open events are withdrawn.
-    pub async fn cancel(&self, id: i64) -> Result<Callback, Error> {
-        let clock = self.clock.clone();
-        self.store
-            .write(move |conn| {
-                let (cb, _) = lifecycle::load(conn, id)?.ok_or(Error::UnknownCallback(id))?;
-                decide::cancel(&cb)?;
-                Ok::<_, Error>(lifecycle::cancel(conn, id, clock.now())?)
-            })
-            .await?;
-        self.callback(id).await
     }
 }

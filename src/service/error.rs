@@ -74,6 +74,14 @@ pub enum Error {
     UnknownCallback(i64),
     #[error("callback {id} is {state}; only a live callback can take this")]
     Finished { id: i64, state: CallbackState },
+    #[error("callback {0} is a normal callback, which any agent may take; only a personal callback has an owner to change")]
+    NotPersonal(i64),
+    #[error("UserID {:?} is not an agent redial knows: it has never logged in or taken a call", .0.as_str())]
+    UnknownAgent(UserId),
+    #[error("UserID {:?} already owns callback {id}; reassign it to another agent", .user.as_str())]
+    SameOwner { id: i64, user: UserId },
+    #[error("AccountNumber {:?} is not on the do-not-call list", .0.as_str())]
+    NotListed(AccountNumber),
     /// The service is at a limit of its own; trying again shortly works.
     #[error("the service is busy, try again shortly: {0}")]
     Busy(String),
@@ -121,7 +129,11 @@ impl Error {
             Error::OutsideCallingHours(_) => Some("StartTime"),
             Error::BeyondHorizon { .. } => Some("StartDate"),
             Error::CallConflict { field, .. } => Some(field),
-            Error::UnknownCallback(_) | Error::Finished { .. } => Some("id"),
+            Error::UnknownCallback(_) | Error::Finished { .. } | Error::NotPersonal(_) => {
+                Some("id")
+            }
+            Error::UnknownAgent(_) | Error::SameOwner { .. } => Some("UserID"),
+            Error::NotListed(_) => Some("AccountNumber"),
             Error::Busy(_) | Error::Unavailable(_) => None,
         }
     }

@@ -5,7 +5,9 @@
 //!
 //! - [`outcome`]: set what a message about a call says: an outcome, a callback, or both.
 //! - [`telephony`]: agents logging in and out, calls registered and ended.
-//! - [`callbacks`]: read a callback, record a dial attempt, cancel.
+//! - [`callbacks`]: read a callback, record a dial attempt.
+//! - [`supervise`]: find, reschedule, reassign and cancel callbacks; the do-not-call list by
+//!   hand; every change audited.
 //! - [`queue`]: lease (with long-poll), ack and nack redial events.
 //! - [`reads`]: the LCM family's reads: an agent's callbacks, a contact's modes, outcomes.
 
@@ -14,6 +16,7 @@ mod error;
 pub mod outcome;
 pub mod queue;
 pub mod reads;
+pub mod supervise;
 pub mod telephony;
 
 use std::sync::Arc;

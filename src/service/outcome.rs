@@ -8,7 +8,9 @@ use rusqlite::Connection;
 
 use super::{Error, Service};
 use crate::catalogue::Catalogue;
-use crate::lcm::{CallbackAsked, Disposition, TelephonyOutcome, UtcWindow};
+use chrono_tz::Tz;
+
+use crate::lcm::{CallbackAsked, Disposition, LocalWindow, TelephonyOutcome, UtcWindow};
 use crate::lifecycle::EndReason;
 use crate::policy::Policy;
 use crate::store::outcomes::{self, Prerequisites, Recorded};
@@ -56,6 +58,9 @@ impl Service {
     ///   its live callback, and so does an outcome that closes the contact. The callback is
     ///   `cancelled` with the reason, and an `expired` event with it tells the dialers.
     /// * With an outcome catalogue loaded, OutcomeId and BusinessOutcome must be in it.
+    /// * An outcome on another call for a contact with a live callback, asking for none, means
+    ///   the customer was reached: the callback ends `completed`, reason `contacted`
+    ///   (`--complete-on-contact`, on by default), unless a dialer holds its redial.
     pub async fn set_outcome(
         &self,
         d: Disposition,
@@ -63,7 +68,10 @@ impl Service {
     ) -> Result<Option<i64>, Error> {
         let closes = check_catalogue(&self.catalogue, &d)?;
         let window = match &d.callback {
-            Some(asked) => Some(self.window(asked)?),
+            Some(asked) => Some(self.window(
+                &asked.window,
+                asked.timezone.unwrap_or(self.policy.timezone),
+            )?),
             None => None,
         };
         let (clock, policy) = (self.clock.clone(), Arc::clone(&self.policy));
@@ -88,11 +96,10 @@ impl Service {
         Ok(stored.callback_id)
     }
 
-    /// The callback's window in UTC, clipped to calling hours, within the horizon.
-    fn window(&self, asked: &CallbackAsked) -> Result<UtcWindow, Error> {
-        let zone = asked.timezone.unwrap_or(self.policy.timezone);
-        let window = asked
-            .window
+    /// A callback's window read in `zone`, in UTC, clipped to calling hours, within the
+    /// horizon: for a new callback and a rescheduled one alike.
+    pub(super) fn window(&self, window: &LocalWindow, zone: Tz) -> Result<UtcWindow, Error> {
+        let window = window
             .resolve(zone, self.policy.min_window)
             .map_err(Error::WindowReversed)?
             .clip(self.policy.calling_hours.as_ref())
@@ -205,6 +212,9 @@ fn record(
     if created.is_none() {
         if let Some(callback) = replaced.and_then(|r| r.callback_id) {
             lifecycle::end_replaced(conn, callback, now)?;
+        }
+        if ended_by.is_none() && policy.complete_on_contact {
+            lifecycle::complete_by_contact(conn, &d.account_number, &d.callid, now)?;
         }
     }
     if let (Some(created), Some((_, window))) = (created, asked) {

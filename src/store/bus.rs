@@ -141,7 +141,11 @@ pub enum Change {
     Cancelled(EndReason),
     Expired(EndReason),
     Superseded,
-    Completed,
+    Completed(EndReason),
+    /// A supervisor moved its window (`POST /v1/callbacks/{id}/reschedule`).
+    Rescheduled,
+    /// A supervisor gave it to another agent; pushed to the owner before and the owner after.
+    Reassigned,
 }
 
 impl Change {
@@ -150,36 +154,52 @@ impl Change {
             Change::Cancelled(_) => "CallbackCancelled",
             Change::Expired(_) => "CallbackExpired",
             Change::Superseded => "CallbackSuperseded",
-            Change::Completed => "CallbackCompleted",
+            Change::Completed(_) => "CallbackCompleted",
+            Change::Rescheduled => "CallbackRescheduled",
+            Change::Reassigned => "CallbackReassigned",
         }
     }
 
     fn reason(self) -> Option<EndReason> {
         match self {
-            Change::Cancelled(r) | Change::Expired(r) => Some(r),
-            Change::Superseded | Change::Completed => None,
+            Change::Cancelled(r) | Change::Expired(r) | Change::Completed(r) => Some(r),
+            Change::Superseded | Change::Rescheduled | Change::Reassigned => None,
         }
     }
 }
 
-/// The callback `id` ended: its owner's desktop and supervisors hear why, now.
+/// The callback `id` ended or changed: its owner's desktop and supervisors hear of it, now.
 pub fn callback_changed(
     conn: &Connection,
     id: i64,
     change: Change,
     now: DateTime<Utc>,
 ) -> Result<(), rusqlite::Error> {
+    callback_changed_for(conn, id, change, None, now)
+}
+
+/// As [`callback_changed`], heard by the desktop of `agent` in place of the owner's: the owner
+/// a reassigned callback was taken from.
+pub fn callback_changed_for(
+    conn: &Connection,
+    id: i64,
+    change: Change,
+    agent: Option<&UserId>,
+    now: DateTime<Utc>,
+) -> Result<(), rusqlite::Error> {
     let push_id = claim(conn, now.timestamp_millis())?;
     conn.prepare_cached(&format!(
         "INSERT INTO bus_events (id, kind, user_id, callback_id, data, created_at)
-         SELECT ?3, ?4, c.user_id, c.id, {CALLBACK_DATA}, ?5 FROM callbacks c WHERE c.id = ?1"
+         SELECT ?3, ?4, coalesce(?6, c.user_id), c.id, {CALLBACK_DATA}, ?5
+         FROM callbacks c WHERE c.id = ?1"
     ))?
     .execute(params![
         id,
         change.reason(),
         push_id,
         change.kind(),
-        now.timestamp_millis()
+        now.timestamp_millis(),
+        agent,
     ])?;
     Ok(())
 }

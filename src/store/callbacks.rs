@@ -107,3 +107,89 @@ pub fn latest_set_by(
     })
     .optional()
 }
+
+/// What `GET /v1/callbacks` narrows to; every filter is optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub user_id: Option<UserId>,
+    /// States as shown (`leased` included); any of them.
+    pub states: Vec<CallbackState>,
+    pub account: Option<AccountNumber>,
+    /// Window start at or after, and before, these instants (ms).
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// `Some(true)`: personal callbacks only; `Some(false)`: normal ones only.
+    pub personal: Option<bool>,
+}
+
+/// Where a page starts: after this window start and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub window_start: i64,
+    pub id: i64,
+}
+
+/// Up to `limit` callbacks matching `filter`, in window order (window start, then id), after
+/// `after`. Keyset pagination: a page is read from an index at the cursor's place, so the
+/// thousandth page costs what the first does, and callbacks inserted between pages are
+/// neither seen twice nor skipped (one inserted behind the cursor is seen on no page).
+pub fn page(
+    conn: &Connection,
+    filter: &Filter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<Callback>, rusqlite::Error> {
+    // The statement holds only the filters asked for, so each combination gets the plan of
+    // its own index (by agent, by contact, by window).
+    let mut sql = String::from(
+        "SELECT id, shown_state, callid, account_number, callback_mode_id, user_id,
+             window_start, window_end, timezone, local_start, local_end, attempts
+         FROM callbacks_shown WHERE (window_start, id) > (?1, ?2)",
+    );
+    if filter.user_id.is_some() {
+        sql.push_str(" AND user_id = ?3");
+    }
+    if filter.account.is_some() {
+        sql.push_str(" AND account_number = ?4");
+    }
+    if filter.from.is_some() {
+        sql.push_str(" AND window_start >= ?5");
+    }
+    if filter.to.is_some() {
+        sql.push_str(" AND window_start < ?6");
+    }
+    if let Some(personal) = filter.personal {
+        sql.push_str(if personal {
+            " AND kind = 'personal'"
+        } else {
+            " AND kind = 'normal'"
+        });
+    }
+    if !filter.states.is_empty() {
+        sql.push_str(" AND shown_state IN (SELECT value FROM json_each(?7))");
+    }
+    sql.push_str(" ORDER BY window_start, id LIMIT ?8 + 0");
+    let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
+    let (after_start, after_id) = after.map_or((i64::MIN, i64::MIN), |c| (c.window_start, c.id));
+    conn.prepare_cached(&sql)?
+        .query_map(
+            params![
+                after_start,
+                after_id,
+                filter.user_id,
+                filter.account,
+                filter.from,
+                filter.to,
+                serde_json::to_string(&states).unwrap_or_default(),
+                limit
+            ],
+            from_row,
+        )?
+        .collect()
+}
+
+/// Whether the callback `id` was set as personal (it has an owner to change).
+pub fn is_personal(conn: &Connection, id: i64) -> Result<bool, rusqlite::Error> {
+    conn.prepare_cached("SELECT kind = 'personal' FROM callbacks WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+}

@@ -221,7 +221,8 @@ pub fn lease(
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
     conn.prepare_cached(
         "UPDATE events SET state = 'leased', consumer = ?1, available_at = ?2,
-             deliveries = deliveries + 1, updated_at = ?3
+             deliveries = deliveries + 1, updated_at = ?3,
+             first_leased_at = coalesce(first_leased_at, ?3)
          WHERE id IN (SELECT value FROM json_each(?4))",
     )?
     .execute(params![consumer, now_ms + lease_ms, now_ms, ids_json(&ids)])?;

@@ -9,7 +9,9 @@ use super::bus::{self, Change};
 use super::events::{self, ids_json, Withdraw};
 use super::sql::local_time;
 use super::telephony::{agent_is_present, present};
-use crate::lcm::{AccountNumber, CallbackAsked, CallbackKind, Disposition, UserId, UtcWindow};
+use crate::lcm::{
+    AccountNumber, CallId, CallbackAsked, CallbackKind, Disposition, UserId, UtcWindow,
+};
 use crate::lifecycle::decide::{
     self, agenda_slot, first_chance, restage, Absence, AfterAttempt, Live, Moved, Span, Step,
     STAGE_AHEAD,
@@ -520,7 +522,7 @@ pub fn record_attempt(
                  WHERE id = ?1",
             )?
             .execute(params![cb.id, EndReason::Connected])?;
-            bus::callback_changed(conn, cb.id, Change::Completed, now)?;
+            bus::callback_changed(conn, cb.id, Change::Completed(EndReason::Connected), now)?;
             Ok(None)
         }
         AfterAttempt::Expire(reason) => {
@@ -569,6 +571,7 @@ fn end(
         events::withdraw(conn, id, Withdraw::Open, now)?;
         let change = match state {
             CallbackState::Expired => Change::Expired(reason),
+            CallbackState::Completed => Change::Completed(reason),
             _ => Change::Cancelled(reason),
         };
         bus::callback_changed(conn, id, change, now)?;
@@ -634,4 +637,144 @@ pub fn owner_left(
         let at = at?;
         Ok(Some(earliest.map_or(at, |e| e.min(at))))
     })
+}
+
+/// A supervisor moved the live callback `id` to `window` (already read, clipped and checked
+/// against the horizon): its open events are withdrawn, a redial a dialer holds too (that
+/// dialer's ack is then ignored), and it is scheduled again in the new window, keeping its
+/// id, attempts and history. A personal callback that fell back to any agent is its owner's
+/// again. Returns when the scheduler must next look at it.
+pub fn move_to(
+    conn: &Connection,
+    id: i64,
+    window: &UtcWindow,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Option<i64>, rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
+    let (start, end) = (
+        window.start.timestamp_millis(),
+        window.end.timestamp_millis(),
+    );
+    let first = first_chance(policy, window.zone, start, end, now_ms);
+    let slot = restage(first.open, now_ms);
+    events::withdraw(conn, id, Withdraw::Open, now)?;
+    conn.prepare_cached(
+        "UPDATE callbacks SET state = 'scheduled', window_start = ?2, window_end = ?3,
+             local_start = ?4, local_end = ?5, timezone = ?6, start_dst = ?7, end_dst = ?8,
+             open_at = ?9, open_until = ?10, next_at = ?11, parked_at = ?12, staged = 0,
+             requested_start = ?13, requested_end = ?14, calling_hours = ?15,
+             window_start_local = ?16, window_end_local = ?17, personal = (kind = 'personal'),
+             fallback = NULL, fallback_at = NULL, updated_at = ?18
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        start,
+        end,
+        window.local_start,
+        window.local_end,
+        window.zone.name(),
+        window.start_adjusted,
+        window.end_adjusted,
+        first.open,
+        first.until,
+        slot.next_at(),
+        slot.parked_at(),
+        window.requested_start.timestamp_millis(),
+        window.requested_end.timestamp_millis(),
+        window.calling_hours,
+        window.local_rfc3339(window.start),
+        window.local_rfc3339(window.end),
+        now_ms,
+    ])?;
+    bus::callback_changed(conn, id, Change::Rescheduled, now)?;
+    open_if_due(conn, id, now, policy)
+}
+
+/// A supervisor gave the live personal callback `cb` to the agent `to`: its open events are
+/// withdrawn, a redial a dialer holds too (it was for the agent before), and it is planned
+/// again in the same window for `to`, leasable at once if its time has come, with the
+/// owner-absent check for `to`. Both desktops hear of it. Returns when the scheduler must
+/// next look at it.
+pub fn reassign(
+    conn: &Connection,
+    cb: &Live,
+    to: &UserId,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Option<i64>, rusqlite::Error> {
+    let now_ms = now.timestamp_millis();
+    let open = cb.open_at.max(now_ms);
+    let slot = restage(open, now_ms);
+    events::withdraw(conn, cb.id, Withdraw::Open, now)?;
+    conn.prepare_cached(
+        "UPDATE callbacks SET user_id = ?2, personal = 1, fallback = NULL, fallback_at = NULL,
+             state = 'scheduled', staged = 0, open_at = ?3, next_at = ?4, parked_at = ?5,
+             updated_at = ?6
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        cb.id,
+        to,
+        open,
+        slot.next_at(),
+        slot.parked_at(),
+        now_ms
+    ])?;
+    bus::callback_changed_for(conn, cb.id, Change::Reassigned, Some(&cb.user_id), now)?;
+    bus::callback_changed(conn, cb.id, Change::Reassigned, now)?;
+    open_if_due(conn, cb.id, now, policy)
+}
+
+/// The live personal callbacks of `user` whose shown state is one of `states` (every live
+/// one when empty), in window order: what `POST /v1/agents/{UserID}/callbacks/reassign` moves.
+pub fn live_of_agent(
+    conn: &Connection,
+    user: &UserId,
+    states: &[CallbackState],
+) -> Result<Vec<(Live, CallbackState)>, rusqlite::Error> {
+    let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    conn.prepare_cached(&format!(
+        "SELECT {LIVE_COLUMNS}, shown_state FROM callbacks_shown
+         WHERE user_id = ?1 AND state IN ('scheduled', 'due') AND kind = 'personal'
+           AND (?2 = '[]' OR shown_state IN (SELECT value FROM json_each(?2)))
+         ORDER BY window_start, id"
+    ))?
+    .query_map(
+        params![user, serde_json::to_string(&states).unwrap_or_default()],
+        |r| Ok((live_from_row(r)?, r.get(14)?)),
+    )?
+    .collect()
+}
+
+/// The contact's live callback, set on a call other than `callid`, → `completed` with reason
+/// `contacted`: an outcome on that other call means the customer was reached
+/// (`--complete-on-contact`). A callback whose redial a dialer holds is left to the dialer's
+/// report: the call may be that redial. Returns its id.
+pub fn complete_by_contact(
+    conn: &Connection,
+    account: &AccountNumber,
+    callid: &CallId,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, rusqlite::Error> {
+    let Some(id) = conn
+        .prepare_cached(
+            "SELECT id FROM callbacks_shown
+             WHERE account_number = ?1 AND state IN ('scheduled', 'due') AND callid <> ?2
+               AND shown_state <> 'leased'",
+        )?
+        .query_row(params![account, callid], |r| r.get(0))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    end(
+        conn,
+        id,
+        CallbackState::Completed,
+        EndReason::Contacted,
+        now,
+    )?;
+    Ok(Some(id))
 }

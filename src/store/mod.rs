@@ -3,6 +3,7 @@
 //! `store` writes SQL. A bound `LIMIT` is written `LIMIT ?N + 0` (see the test
 //! `bound_limits_do_not_reprepare`).
 
+pub mod audit;
 pub mod backup;
 pub mod bulk;
 pub mod bus;
@@ -10,6 +11,7 @@ pub mod callbacks;
 pub mod catalogue;
 mod checkpoint;
 pub mod contacts;
+pub mod dnc;
 pub mod events;
 pub mod lifecycle;
 pub mod lists;

@@ -130,3 +130,14 @@ pub fn call_and_presence(
     })
     .optional()
 }
+
+/// Whether redial knows the agent: it has logged in at some time, or is on a call now. A
+/// callback may be given only to a known agent, so a mistyped UserID is refused rather than
+/// left with no one to call.
+pub fn agent_is_known(conn: &Connection, user: &UserId) -> Result<bool, rusqlite::Error> {
+    conn.prepare_cached(&format!(
+        "SELECT EXISTS (SELECT 1 FROM agents WHERE user_id = ?1) OR {}",
+        present("?1")
+    ))?
+    .query_row([user], |r| r.get(0))
+}

@@ -218,7 +218,16 @@ impl Rig {
     }
 
     pub async fn cancel(&self, id: i64) {
-        self.service.cancel(id).await.unwrap();
+        self.service
+            .cancel(
+                id,
+                redial::store::audit::Actor {
+                    name: "rig".into(),
+                    reason: None,
+                },
+            )
+            .await
+            .unwrap();
     }
 
     /// Deletes what finished before `cutoff`, as the retention purge does.

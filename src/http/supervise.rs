@@ -1,0 +1,488 @@
+//! Supervisors' endpoints: finding callbacks (`GET /v1/callbacks`, one agent's), moving and
+//! closing them, and the do-not-call list by hand. Parse, call the service, reply.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::queue::callback_id;
+use super::{json_object, AppState, Problem};
+use crate::lcm::fields::{quote, FieldError, Fields};
+use crate::lcm::json::Object;
+use crate::lcm::{AccountNumber, LocalWindow, UserId};
+use crate::lifecycle::CallbackState;
+use crate::service::supervise::MAX_PAGE;
+use crate::store::audit::Actor;
+use crate::store::callbacks::{Callback, Cursor, Filter};
+use crate::store::dnc::Listing;
+use crate::zone::{range_end, Bound};
+
+/// The longest `reason` a change may carry.
+const REASON_MAX_CHARS: usize = 500;
+
+/// A page of callbacks; `next` is the cursor to pass as `after` for the following page,
+/// `null` after the last.
+#[derive(Serialize)]
+pub struct CallbackPage {
+    callbacks: Vec<Callback>,
+    next: Option<String>,
+}
+
+/// `GET /v1/callbacks`.
+pub async fn find(
+    State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<CallbackPage>, Problem> {
+    let caller = caller.map(|c| c.0).unwrap_or_default();
+    let mut asked = Asked::read(query.as_deref(), app.service.policy().timezone)?;
+    if let Some(agent) = caller.reads_only()? {
+        match &asked.filter.user_id {
+            Some(user) if user.as_str() != agent => {
+                return Err(own_only(agent));
+            }
+            _ => asked.filter.user_id = Some(UserId::parse(agent)?),
+        }
+    }
+    page(&app, asked).await
+}
+
+/// `GET /v1/agents/{UserID}/callbacks`: the same, for one agent.
+pub async fn find_for_agent(
+    State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path(user): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<CallbackPage>, Problem> {
+    let caller = caller.map(|c| c.0).unwrap_or_default();
+    let user = UserId::parse(user)?;
+    if let Some(agent) = caller.reads_only()? {
+        if user.as_str() != agent {
+            return Err(own_only(agent));
+        }
+    }
+    let mut asked = Asked::read(query.as_deref(), app.service.policy().timezone)?;
+    if asked.filter.user_id.as_ref().is_some_and(|u| *u != user) {
+        return Err(FieldError::new(
+            "user_id",
+            "user_id is the path's agent here; leave it out or use GET /v1/callbacks",
+        )
+        .into());
+    }
+    asked.filter.user_id = Some(user);
+    page(&app, asked).await
+}
+
+async fn page(app: &AppState, asked: Asked) -> Result<Json<CallbackPage>, Problem> {
+    let page = app
+        .service
+        .find_callbacks(asked.filter, asked.after, asked.limit)
+        .await?;
+    Ok(Json(CallbackPage {
+        callbacks: page.callbacks,
+        next: page.next.map(cursor_text),
+    }))
+}
+
+fn own_only(agent: &str) -> Problem {
+    Problem::forbidden(format!(
+        "this desktop token reads only the callbacks of its agent {agent:?}"
+    ))
+}
+
+/// What a find asks for, read from its query string.
+struct Asked {
+    filter: Filter,
+    after: Option<Cursor>,
+    limit: i64,
+}
+
+impl Asked {
+    /// Reads the query string. Every parameter is checked; an unknown one is refused, so a
+    /// misspelt filter is not silently ignored.
+    fn read(query: Option<&str>, default_zone: Tz) -> Result<Self, FieldError> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        let one = |key: &'static str| -> Result<Option<&str>, FieldError> {
+            let mut values = pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
+            let first = values.next();
+            if values.next().is_some() {
+                return Err(FieldError::new(key, format!("{key} may be given once")));
+            }
+            Ok(first.map(String::as_str))
+        };
+        for (key, _) in &pairs {
+            if ![
+                "user_id", "state", "account", "from", "to", "tz", "personal", "limit", "after",
+            ]
+            .contains(&key.as_str())
+            {
+                return Err(FieldError::new(
+                    "query",
+                    format!(
+                        "{} is not a parameter of this path; expected user_id, state, account, \
+                         from, to, tz, personal, limit or after",
+                        quote(key)
+                    ),
+                ));
+            }
+        }
+        let zone = match one("tz")? {
+            None => default_zone,
+            Some(name) => name.parse::<Tz>().map_err(|_| {
+                FieldError::new(
+                    "tz",
+                    format!(
+                        "tz {} is not a known IANA zone; expected a name such as \"Europe/Paris\"",
+                        quote(name)
+                    ),
+                )
+            })?,
+        };
+        let instant = |key: &'static str, bound: Bound| -> Result<Option<i64>, FieldError> {
+            one(key)?
+                .map(|text| {
+                    range_end(text, zone, bound)
+                        .map(|at| at.timestamp_millis())
+                        .ok_or_else(|| {
+                            FieldError::new(
+                                key,
+                                format!(
+                                    "{key} {} is neither an RFC 3339 instant nor a date \
+                                     YYYY-MM-DD",
+                                    quote(text)
+                                ),
+                            )
+                        })
+                })
+                .transpose()
+        };
+        let mut states = Vec::new();
+        for (_, value) in pairs.iter().filter(|(k, _)| k == "state") {
+            for text in value.split(',') {
+                states.push(CallbackState::parse(text).ok_or_else(|| {
+                    FieldError::new(
+                        "state",
+                        format!(
+                            "state {} is not a callback state; expected scheduled, due, \
+                             leased, completed, expired, cancelled or superseded",
+                            quote(text)
+                        ),
+                    )
+                })?);
+            }
+        }
+        let personal = match one("personal")? {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(other) => {
+                return Err(FieldError::new(
+                    "personal",
+                    format!("personal {} must be true or false", quote(other)),
+                ))
+            }
+        };
+        let limit = match one("limit")? {
+            None => 100,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "limit",
+                        format!(
+                            "limit {} must be a whole number from 1 to {MAX_PAGE}",
+                            quote(text)
+                        ),
+                    )
+                })?,
+        };
+        let after = one("after")?
+            .map(|text| {
+                parse_cursor(text).ok_or_else(|| {
+                    FieldError::new(
+                        "after",
+                        format!(
+                            "after {} is not a cursor; pass the `next` of the previous page",
+                            quote(text)
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        let (from, to) = (instant("from", Bound::From)?, instant("to", Bound::To)?);
+        Ok(Asked {
+            filter: Filter {
+                user_id: one("user_id")?
+                    .map(|u| {
+                        UserId::parse(u).map_err(|e| FieldError {
+                            field: "user_id",
+                            ..e
+                        })
+                    })
+                    .transpose()?,
+                states,
+                account: one("account")?
+                    .map(|a| {
+                        AccountNumber::parse(a).map_err(|e| FieldError {
+                            field: "account",
+                            ..e
+                        })
+                    })
+                    .transpose()?,
+                from,
+                to,
+                personal,
+            },
+            after,
+            limit,
+        })
+    }
+}
+
+/// A cursor as the client sees it: the last row's window start and id. Opaque to clients;
+/// they pass back what they were given.
+fn cursor_text(c: Cursor) -> String {
+    format!("{}.{}", c.window_start, c.id)
+}
+
+fn parse_cursor(text: &str) -> Option<Cursor> {
+    let (start, id) = text.split_once('.')?;
+    Some(Cursor {
+        window_start: start.parse().ok()?,
+        id: id.parse().ok()?,
+    })
+}
+
+/// The body of a change: optional (`{}` or none at all) apart from what the change needs.
+fn body_object(body: &Bytes) -> Result<Option<Object<'_>>, Problem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    json_object(body).map(Some)
+}
+
+fn actor(caller: Option<Extension<Caller>>, f: Option<&Fields>) -> Result<Actor, FieldError> {
+    let reason = match f {
+        Some(f) => f.optional_text("reason", REASON_MAX_CHARS)?,
+        None => None,
+    };
+    Ok(Actor {
+        name: caller.map(|c| c.0).unwrap_or_default().name(),
+        reason,
+    })
+}
+
+/// `POST /v1/callbacks/{id}/reschedule`: `StartDate`, `StartTime`, `EndDate`, `EndTime` as
+/// in the LCM messages, an optional `TimeZone` and `reason`.
+pub async fn reschedule(
+    State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Callback>, Problem> {
+    let id = callback_id(&id)?;
+    let map = json_object(&body)?;
+    let f = Fields::new(&map);
+    let window = LocalWindow::new(
+        f.date("StartDate")?,
+        f.time("StartTime")?,
+        f.date("EndDate")?,
+        f.time("EndTime")?,
+    );
+    let zone = f
+        .optional_text("TimeZone", 64)?
+        .map(|name| {
+            name.parse::<Tz>().map_err(|_| {
+                FieldError::new(
+                    "TimeZone",
+                    format!(
+                        "TimeZone {} is not a known IANA zone; expected a name such as \
+                         \"America/Chicago\"",
+                        quote(&name)
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    let actor = actor(caller, Some(&f))?;
+    Ok(Json(app.service.reschedule(id, window, zone, actor).await?))
+}
+
+/// `POST /v1/callbacks/{id}/reassign` `{"UserID": "..."}`.
+pub async fn reassign(
+    State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Callback>, Problem> {
+    let id = callback_id(&id)?;
+    let map = json_object(&body)?;
+    let f = Fields::new(&map);
+    let to = UserId::parse(f.text(UserId::FIELD, 1, UserId::MAX_CHARS)?)?;
+    let actor = actor(caller, Some(&f))?;
+    Ok(Json(app.service.reassign(id, to, actor).await?))
+}
+
+#[derive(Serialize)]
+pub struct MovedReply {
+    moved: usize,
+    ids: Vec<i64>,
+}
+
+/// `POST /v1/agents/{UserID}/callbacks/reassign` `{"to": "...", "state": [...]}`.
+pub async fn reassign_all(
+    State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path(from): Path<String>,
+    body: Bytes,
+) -> Result<Json<MovedReply>, Problem> {
+    let from = UserId::parse(from)?;
+    let map = json_object(&body)?;
+    let f = Fields::new(&map);
+    let to = UserId::parse(f.text("to", 1, UserId::MAX_CHARS)?)
+        .map_err(|e| FieldError { field: "to", ..e })?;
+    let mut states = Vec::new();
+    if let Some(values) = f.optional_array("state")? {
+        for value in values {
+            let state = match value {
+                crate::lcm::json::Value::String(s) => {
+                    CallbackState::parse(s).filter(|s| s.is_live())
+                }
+                _ => None,
+            };
+            states.push(state.ok_or_else(|| {
+                FieldError::new(
+                    "state",
+                    format!(
+                        "state holds {}; expected live states: \"scheduled\", \"due\", \"leased\"",
+                        crate::lcm::fields::describe(value)
+                    ),
+                )
+            })?);
+        }
+    }
+    let actor = actor(caller, Some(&f))?;
+    let moved = app.service.reassign_all(from, to, states, actor).await?;
+    Ok(Json(MovedReply {
+        moved: moved.ids.len(),
+        ids: moved.ids,
+    }))
+}
+
+/// `POST /v1/callbacks/{id}/cancel`, with no body or `{"reason": "..."}`.
+pub async fn cancel(
+    State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Callback>, Problem> {
+    let id = callback_id(&id)?;
+    let map = body_object(&body)?;
+    let f = map.as_ref().map(Fields::new);
+    let actor = actor(caller, f.as_ref())?;
+    Ok(Json(app.service.cancel(id, actor).await?))
+}
+
+fn account_in_path(text: String) -> Result<AccountNumber, Problem> {
+    Ok(AccountNumber::parse(text)?)
+}
+
+/// `PUT /v1/dnc/{AccountNumber}`: 201 when added, 200 when it was listed already.
+pub async fn put_dnc(
+    State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Listing>), Problem> {
+    let account = account_in_path(account)?;
+    let map = body_object(&body)?;
+    let f = map.as_ref().map(Fields::new);
+    let actor = actor(caller, f.as_ref())?;
+    let (listing, added) = app.service.list_dnc(account, actor).await?;
+    let status = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(listing)))
+}
+
+#[derive(Serialize)]
+pub struct Unlisted {
+    #[serde(rename = "AccountNumber")]
+    account_number: AccountNumber,
+    dnc: bool,
+}
+
+/// `DELETE /v1/dnc/{AccountNumber}`: 404 when it was not listed.
+pub async fn delete_dnc(
+    State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path(account): Path<String>,
+) -> Result<Json<Unlisted>, Problem> {
+    let account = account_in_path(account)?;
+    let actor = actor(caller, None)?;
+    app.service.unlist_dnc(account.clone(), actor).await?;
+    Ok(Json(Unlisted {
+        account_number: account,
+        dnc: false,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct DncPage {
+    dnc: Vec<Listing>,
+    next: Option<String>,
+}
+
+/// `GET /v1/dnc?after=&limit=`, in AccountNumber order.
+pub async fn list_dnc(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<DncPage>, Problem> {
+    let mut after = None;
+    let mut limit = 100;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "after" => after = Some(value.into_owned()),
+            "limit" => {
+                limit = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        FieldError::new(
+                            "limit",
+                            format!(
+                                "limit {} must be a whole number from 1 to {MAX_PAGE}",
+                                quote(&value)
+                            ),
+                        )
+                    })?
+            }
+            other => {
+                return Err(FieldError::new(
+                    "query",
+                    format!(
+                        "{} is not a parameter of this path; expected after or limit",
+                        quote(other)
+                    ),
+                )
+                .into())
+            }
+        }
+    }
+    let dnc = app.service.dnc_page(after, limit).await?;
+    let next = (dnc.len() as i64 == limit)
+        .then(|| dnc.last().map(|l| l.account_number.to_string()))
+        .flatten();
+    Ok(Json(DncPage { dnc, next }))
+}
