@@ -619,6 +619,29 @@ SELECT a.id, strftime('%Y-%m-%dT%H:%M:%fZ', a.at / 1000.0, 'unixepoch') AS at_ut
        a.action, a.callback_id, a.account_number, a.reason, a.before, a.after
 FROM audit a;
 
+-- Every outcome ever set, as in step 10, with the instant it was received in ms
+-- (`received_at`), which `redial report outcomes` chooses its range by.
+DROP VIEW v_outcomes;
+CREATE VIEW v_outcomes AS
+SELECT o.id AS outcome, 'current' AS status, o.message, o.callid, o.account_number,
+       o.outcome_id, oc.description AS outcome_description, o.business_outcome,
+       bc.description AS business_outcome_description, o.call_outcome, o.user_id,
+       o.agent_comments, o.lead_score, o.target_amount, o.source, o.callback_id,
+       strftime('%Y-%m-%dT%H:%M:%fZ', o.received_at / 1000.0, 'unixepoch') AS received_at_utc,
+       NULL AS replaced_at_utc, o.received_at
+FROM outcomes o
+LEFT JOIN outcome_catalogue oc ON oc.outcome_id = o.outcome_id
+LEFT JOIN outcome_catalogue bc ON bc.outcome_id = o.business_outcome
+UNION ALL
+SELECT h.outcome, 'replaced', h.message, h.callid, h.account_number,
+       h.outcome_id, oc.description, h.business_outcome, bc.description, h.call_outcome,
+       h.user_id, h.agent_comments, h.lead_score, h.target_amount, h.source, h.callback_id,
+       strftime('%Y-%m-%dT%H:%M:%fZ', h.received_at / 1000.0, 'unixepoch'),
+       strftime('%Y-%m-%dT%H:%M:%fZ', h.replaced_at / 1000.0, 'unixepoch'), h.received_at
+FROM outcome_history h
+LEFT JOIN outcome_catalogue oc ON oc.outcome_id = h.outcome_id
+LEFT JOIN outcome_catalogue bc ON bc.outcome_id = h.business_outcome;
+
 -- The callback SLA, one row per callback: what a contact-center manager is judged on.
 -- `first_lease_at`: when a dialer first took one of its redials in its current window (a
 -- rescheduled callback's earlier leases do not count); `lag_ms` from the window's start to then; `in_window`: that first redial was handed out before the window ended;

@@ -49,6 +49,8 @@ pub enum Command {
     Backup(BackupArgs),
     /// Listen on the bus as a desktop or a supervisor screen: print each push, one per line.
     Bus(crate::bus::client::BusArgs),
+    /// Print a report from the database file (read-only; safe while the service runs).
+    Report(crate::report::ReportArgs),
 }
 
 /// `redial backup --db PATH OUT`.

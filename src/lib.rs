@@ -22,6 +22,7 @@
 //! - [`http`]: the routes, thin, and the connections they are served on.
 //! - [`bus`]: pushes to desktops and supervisor screens, from the outbox to the sockets.
 //! - [`dialer`]: the reference dialer, a working client of the queue.
+//! - [`report`]: `redial report`, the callback SLA and other reports, read-only over the views.
 //! - [`logs`]: where log lines go and how JSON lines are written.
 //! - [`memory`]: how the process takes memory from the kernel (no transparent huge pages).
 
@@ -37,6 +38,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod memory;
 pub mod policy;
+pub mod report;
 pub mod scheduler;
 pub mod service;
 pub mod signals;

@@ -53,6 +53,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Dialer(args) => redial::dialer::run(args).await,
         Command::Bus(args) => redial::bus::client::run(args).await,
+        Command::Report(args) => {
+            tokio::task::spawn_blocking(move || {
+                redial::report::run(&args, &Clock::system(), &mut std::io::stdout().lock())
+            })
+            .await?
+        }
         Command::Backup(args) => {
             let (db, out) = (args.db.clone(), args.out.clone());
             let copied =

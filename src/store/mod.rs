@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod lists;
 pub mod outcomes;
 pub mod purge;
+pub mod reports;
 pub mod schema;
 mod sql;
 pub mod telephony;

@@ -61,6 +61,11 @@ impl Rig {
         self.service.store()
     }
 
+    /// The database file, for a reader of its own (`redial report`).
+    pub fn db(&self) -> std::path::PathBuf {
+        self._dir.path().join("redial.db")
+    }
+
     pub async fn login(&self, user: &str, on: bool) {
         let user = UserId::parse(user).unwrap();
         if on {
