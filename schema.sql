@@ -588,10 +588,17 @@ FROM bus_events b;
 CREATE INDEX callbacks_by_window ON callbacks (window_start);
 CREATE INDEX callbacks_by_agent ON callbacks (user_id, window_start);
 CREATE INDEX callbacks_by_account ON callbacks (account_number, window_start);
+-- Live callbacks in window order: "what is scheduled or due" among a month of finished ones.
+CREATE INDEX callbacks_live_by_window ON callbacks (window_start)
+    WHERE state IN ('scheduled', 'due');
 
--- When a dialer first took the event: the callback SLA's "first redial handed out". Set by
--- the lease's own UPDATE of the row, so it costs the lease nothing it did not already write.
+-- When a dialer first took the event (the lease's own UPDATE of the row writes it), and, on a
+-- finished callback, the first of those in its current window: the callback SLA's "first
+-- redial handed out". A callback keeps it as it finishes, on the row it writes then anyway,
+-- so that a report over a million callbacks reads a column instead of the queue, and the
+-- lease, the hot path, writes no second table (BENCHMARKS.md: supervisors).
 ALTER TABLE events ADD COLUMN first_leased_at INTEGER;
+ALTER TABLE callbacks ADD COLUMN first_leased_at INTEGER;
 
 -- Who put a contact on the do-not-call list by hand (PUT /v1/dnc/{AccountNumber}): the token's
 -- name. Listings by an LCM DNC outcome name the agent and call instead.
@@ -643,24 +650,24 @@ LEFT JOIN outcome_catalogue oc ON oc.outcome_id = h.outcome_id
 LEFT JOIN outcome_catalogue bc ON bc.outcome_id = h.business_outcome;
 
 -- The callback SLA, one row per callback: what a contact-center manager is judged on.
--- `first_lease_at`: when a dialer first took one of its redials in its current window (a
--- rescheduled callback's earlier leases do not count); `lag_ms` from the window's start to then; `in_window`: that first redial was handed out before the window ended;
--- `connected`: a dial reached the customer; `contacted`: the customer was reached on another
--- call first (--complete-on-contact). `redial report sla` groups these rows; the grouping
--- query it runs is printed by `--sql`, for sqlite3.
--- Grouped by window_start and id (not id alone) so that a report's `WHERE window_start ...`
--- reaches through the view to callbacks_by_window instead of grouping every callback first.
+-- `lag_ms`: from the window's start to the first lease of one of its redials; `in_window`:
+-- that first redial was handed out before the window ended; `connected`: a dial reached the
+-- customer; `contacted`: the customer was reached on another call first
+-- (--complete-on-contact). `redial report sla` groups these rows (by campaign: joined to
+-- `contacts` by AccountNumber); `--sql` prints the grouping statement it runs, for sqlite3.
 CREATE VIEW v_callback_sla AS
-SELECT c.id, c.kind, c.user_id, ct.campaign_id, c.account_number, c.window_start, c.window_end,
+SELECT c.id, c.kind, c.user_id, c.account_number, c.window_start, c.window_end,
        strftime('%Y-%m-%dT%H:%M:%SZ', c.window_start / 1000, 'unixepoch') AS window_start_utc,
        c.state, c.end_reason, c.attempts,
-       min(e.first_leased_at) AS first_lease_at,
-       min(e.first_leased_at) - c.window_start AS lag_ms,
-       coalesce(min(e.first_leased_at) < c.window_end, 0) AS in_window,
+       c.first_lease_at,
+       c.first_lease_at - c.window_start AS lag_ms,
+       coalesce(c.first_lease_at < c.window_end, 0) AS in_window,
        (c.state = 'completed' AND c.end_reason = 'connected') AS connected,
        (c.state = 'completed' AND c.end_reason = 'contacted') AS contacted
-FROM callbacks c
-LEFT JOIN contacts ct ON ct.account_number = c.account_number
-LEFT JOIN events e ON e.callback_id = c.id AND e.type = 'redial'
-    AND e.first_leased_at >= c.window_start
-GROUP BY c.window_start, c.id;
+FROM (SELECT callbacks.*,
+             -- A live callback has not kept it yet: the queue has it.
+             coalesce(first_leased_at, CASE WHEN state IN ('scheduled', 'due') THEN
+                 (SELECT min(e.first_leased_at) FROM events e
+                  WHERE e.callback_id = callbacks.id AND e.type = 'redial'
+                    AND e.first_leased_at >= callbacks.window_start) END) AS first_lease_at
+      FROM callbacks) c;

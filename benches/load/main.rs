@@ -4,7 +4,7 @@
 //! cargo bench --bench load               # the full run (preloads of 10k, 100k and 1M)
 //! cargo bench --bench load -- --quick    # a small run, for CI: numbers not judged
 //! cargo bench --bench load -- --huge     # adds a preload of 10M (several GB of disk)
-//! cargo bench --bench load -- --only ingest   # one section: ingest, family, bus, growth, dispatch, hostile
+//! cargo bench --bench load -- --only ingest   # one section: ingest, family, bus, supervise, growth, dispatch, hostile
 //! cargo bench --bench load -- --only burst    # the burst alone, five times (10k scheduled)
 //! cargo bench --bench load -- --only desktops # the bus's pushes to 1,000 desktops alone
 //! cargo bench --bench load -- --only growth --preloads 10000000   # chosen preload sizes
@@ -14,7 +14,8 @@
 //!
 //! One module per section: [`ingest`] (over HTTP, with [`baselines`] in the same run),
 //! [`family`] (the LCM family's mixed workload and the personal-callback list), [`bus`] (the
-//! WebSocket bus: requests, and pushes to a thousand desktops),
+//! WebSocket bus: requests, and pushes to a thousand desktops), [`supervise`] (finding
+//! callbacks and `redial report` among a million),
 //! [`lag`] (due lag, in process), [`dispatch`], [`growth`] (against preload size), [`hostile`]
 //! (slow clients); [`output`] prints Markdown tables. Preloads go through the store's bulk
 //! path and everything else through the service, as in production.
@@ -33,6 +34,7 @@ mod http1;
 mod ingest;
 mod lag;
 mod output;
+mod supervise;
 
 /// The allocator the service runs with (`src/main.rs`), for the parts measured in process.
 #[global_allocator]
@@ -156,6 +158,9 @@ fn main() {
     }
     if plan.runs("bus") || plan.only.as_deref() == Some("desktops") {
         output::report_bus(&bus::bus(scratch.path(), &plan));
+    }
+    if plan.runs("supervise") {
+        output::report_supervise(&supervise::supervise(scratch.path(), &plan));
     }
     if plan.runs("growth") {
         output::report_growth(&growth::growth(scratch.path(), &plan));

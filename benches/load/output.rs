@@ -255,3 +255,32 @@ pub fn report_bus(bus: &crate::bus::BusFigures) {
         bus.kib_per_socket
     );
 }
+
+pub fn report_supervise(s: &crate::supervise::SuperviseFigures) {
+    println!(
+        "## Supervisors: finding callbacks and reports among {} callbacks\n\n\
+         Nine days of finished callbacks and one of live ones, 100 agents. Pages of \
+         `GET /v1/callbacks?limit=100` over HTTP, one request at a time:\n",
+        s.total
+    );
+    println!("| page of 100 | requests | p50 ms | p99 ms | max ms |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (name, latencies) in &s.pages {
+        println!(
+            "| {name} | {} | {:.2} | {:.2} | {:.2} |",
+            latencies.len(),
+            pct(latencies, 0.5),
+            pct(latencies, 0.99),
+            pct(latencies, 1.0)
+        );
+    }
+    println!(
+        "\n`redial report` over the whole file (every window), in process, median of three:\n"
+    );
+    println!("| report | seconds | lines printed |");
+    println!("| --- | --- | --- |");
+    for (name, seconds, lines) in &s.reports {
+        println!("| `{name}` | {seconds:.2} | {lines} |");
+    }
+    println!();
+}

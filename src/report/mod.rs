@@ -135,7 +135,7 @@ pub fn run(args: &ReportArgs, clock: &Clock, out: &mut impl Write) -> anyhow::Re
     }
     let conn = open(&args.db)?;
     let _progress = Progress::start(&conn, &args.db);
-    let mut rows = match (&args.report, statement) {
+    let rows = match (&args.report, statement) {
         (
             Report::Callbacks {
                 user_id,
@@ -172,11 +172,6 @@ pub fn run(args: &ReportArgs, clock: &Clock, out: &mut impl Write) -> anyhow::Re
         (_, Some(sql)) => reports::run(&conn, &sql)?,
         (_, None) => unreachable!("every report but callbacks has a statement"),
     };
-    if let Report::Sla { .. } = args.report {
-        // The whole range on a last line: its percentiles are the range's, not a sum.
-        let total = reports::run(&conn, &reports::sla(&range, SlaBy::Total))?;
-        rows.rows.extend(total.rows);
-    }
     drop(_progress);
     if args.format == Format::Table {
         writeln!(out, "{}", reports::describe(&range))?;

@@ -51,63 +51,92 @@ pub enum SlaBy {
     Day,
     Agent,
     Campaign,
-    /// One row for the whole range.
-    Total,
 }
 
-/// The callback SLA of the callbacks whose window opened in `range`, one row per group:
-/// how many, first redial handed out inside the window (count and %), lag from window start
-/// to the first lease (p50, p95, max, nearest rank, in seconds), connected (count and %),
-/// attempts per callback, expired by reason, cancelled, superseded, completed by contact.
+/// The callback SLA of the callbacks whose window opened in `range`, one row per group and a
+/// last row `total`: how many, first redial handed out inside the window (count and %), lag
+/// from window start to the first lease (p50, p95, max, nearest rank, in whole seconds),
+/// connected (count and %), attempts per callback, expired by reason, cancelled, superseded,
+/// completed by contact, still live.
+///
+/// One pass over the callbacks counts them by group and by lag in whole seconds; everything
+/// else is read from those counts, which are few (a day has at most as many distinct lags as
+/// seconds in a window). Counts add up, so the total is the groups' counts summed, and a
+/// percentile is where the running count of a group's lags reaches its share.
 pub fn sla(range: &Range, by: SlaBy) -> String {
-    let key = match by {
-        SlaBy::Day => local_day("window_start", range),
-        SlaBy::Agent => "user_id".to_owned(),
-        SlaBy::Campaign => "coalesce(campaign_id, '-')".to_owned(),
-        SlaBy::Total => "'total'".to_owned(),
+    let mut from_view = "v_callback_sla".to_owned();
+    let (key, label, column) = match by {
+        SlaBy::Day => (
+            day_number("window_start", range),
+            "date(k * 86400, 'unixepoch')",
+            "day",
+        ),
+        SlaBy::Agent => ("user_id".to_owned(), "k", "agent"),
+        SlaBy::Campaign => {
+            from_view.push_str(" s LEFT JOIN contacts ct ON ct.account_number = s.account_number");
+            ("coalesce(ct.campaign_id, '-')".to_owned(), "k", "campaign")
+        }
     };
-    let column = match by {
-        SlaBy::Day => "day",
-        SlaBy::Agent => "agent",
-        SlaBy::Campaign => "campaign",
-        SlaBy::Total => "group",
-    };
-    // Ranks among the leased callbacks of a group: row_number() sorts the unleased (NULL
-    // lag) first, so their count is taken off.
+    let counts = "count(*) AS n, sum(in_window) AS in_window, sum(connected) AS connected,
+           sum(attempts) AS attempts,
+           sum(state = 'expired' AND end_reason = 'window-ended') AS expired_window_ended,
+           sum(state = 'expired' AND end_reason = 'max-attempts') AS expired_max_attempts,
+           sum(state = 'expired' AND end_reason = 'owner-absent') AS expired_owner_absent,
+           sum(state = 'expired'
+               AND end_reason NOT IN ('window-ended', 'max-attempts', 'owner-absent'))
+               AS expired_other,
+           sum(state = 'cancelled') AS cancelled, sum(state = 'superseded') AS superseded,
+           sum(contacted) AS contacted, sum(state IN ('scheduled', 'due')) AS still_live";
+    let summed = "sum(n) AS n, sum(in_window) AS in_window, sum(connected) AS connected,
+           sum(attempts) AS attempts, sum(expired_window_ended) AS expired_window_ended,
+           sum(expired_max_attempts) AS expired_max_attempts,
+           sum(expired_owner_absent) AS expired_owner_absent, sum(expired_other) AS expired_other,
+           sum(cancelled) AS cancelled, sum(superseded) AS superseded,
+           sum(contacted) AS contacted, sum(still_live) AS still_live";
     format!(
-        "WITH s AS (
-    SELECT {key} AS grp, lag_ms, in_window, connected, contacted, attempts, state, end_reason
-    FROM v_callback_sla
+        "WITH h AS (
+    SELECT {key} AS k, lag_ms / 1000 AS lag_s,
+           {counts}
+    FROM {from_view}
     WHERE window_start >= {from} AND window_start < {to}
+    GROUP BY 1, 2
+),
+g AS (
+    SELECT 0 AS last, {label} AS grp, lag_s, n, in_window, connected, attempts,
+           expired_window_ended, expired_max_attempts, expired_owner_absent, expired_other,
+           cancelled, superseded, contacted, still_live
+    FROM h
+    UNION ALL
+    SELECT 1, 'total', lag_s, {summed}
+    FROM h GROUP BY lag_s
 ),
 r AS (
-    SELECT *, count(lag_ms) OVER g AS leased,
-           row_number() OVER ordered - (count(*) OVER g - count(lag_ms) OVER g) AS lag_rank
-    FROM s
-    WINDOW g AS (PARTITION BY grp), ordered AS (PARTITION BY grp ORDER BY lag_ms)
+    SELECT *, sum(CASE WHEN lag_s IS NOT NULL THEN n END)
+                  OVER (PARTITION BY last, grp ORDER BY lag_s ROWS UNBOUNDED PRECEDING) AS upto,
+              sum(CASE WHEN lag_s IS NOT NULL THEN n END) OVER (PARTITION BY last, grp) AS leased
+    FROM g
 )
 SELECT grp AS \"{column}\",
-       count(*) AS callbacks,
+       sum(n) AS callbacks,
        sum(in_window) AS in_window,
-       round(100.0 * sum(in_window) / count(*), 1) AS in_window_pct,
-       max(CASE WHEN lag_rank = (leased * 50 + 99) / 100 THEN lag_ms END) / 1000.0 AS lag_p50_s,
-       max(CASE WHEN lag_rank = (leased * 95 + 99) / 100 THEN lag_ms END) / 1000.0 AS lag_p95_s,
-       max(lag_ms) / 1000.0 AS lag_max_s,
+       round(100.0 * sum(in_window) / sum(n), 1) AS in_window_pct,
+       min(CASE WHEN upto * 100 >= leased * 50 THEN lag_s END) AS lag_p50_s,
+       min(CASE WHEN upto * 100 >= leased * 95 THEN lag_s END) AS lag_p95_s,
+       max(lag_s) AS lag_max_s,
        sum(connected) AS connected,
-       round(100.0 * sum(connected) / count(*), 1) AS connected_pct,
-       round(1.0 * sum(attempts) / count(*), 2) AS attempts_per_callback,
-       sum(state = 'expired' AND end_reason = 'window-ended') AS expired_window_ended,
-       sum(state = 'expired' AND end_reason = 'max-attempts') AS expired_max_attempts,
-       sum(state = 'expired' AND end_reason = 'owner-absent') AS expired_owner_absent,
-       sum(state = 'expired' AND end_reason NOT IN ('window-ended', 'max-attempts', 'owner-absent'))
-           AS expired_other,
-       sum(state = 'cancelled') AS cancelled,
-       sum(state = 'superseded') AS superseded,
+       round(100.0 * sum(connected) / sum(n), 1) AS connected_pct,
+       round(1.0 * sum(attempts) / sum(n), 2) AS attempts_per_callback,
+       sum(expired_window_ended) AS expired_window_ended,
+       sum(expired_max_attempts) AS expired_max_attempts,
+       sum(expired_owner_absent) AS expired_owner_absent,
+       sum(expired_other) AS expired_other,
+       sum(cancelled) AS cancelled,
+       sum(superseded) AS superseded,
        sum(contacted) AS completed_by_contact,
-       sum(state IN ('scheduled', 'due')) AS still_live
+       sum(still_live) AS still_live
 FROM r
-GROUP BY grp
-ORDER BY grp;
+GROUP BY last, grp
+ORDER BY last, grp;
 ",
         from = range.from.timestamp_millis(),
         to = range.to.timestamp_millis(),
@@ -125,7 +154,10 @@ pub fn outcomes(range: &Range, by: OutcomesBy) -> String {
         OutcomesBy::Agent => ("user_id", "user_id AS agent"),
         OutcomesBy::Day => ("day", "day"),
     };
-    let day = local_day("received_at", range);
+    let day = format!(
+        "date(({}) * 86400, 'unixepoch')",
+        day_number("received_at", range)
+    );
     format!(
         "SELECT {columns}, count(*) AS outcomes, sum(callback_id IS NOT NULL) AS with_callback
 FROM (SELECT *, {day} AS day
@@ -178,16 +210,18 @@ ORDER BY a.user_id;
     )
 }
 
-/// The day, `YYYY-MM-DD` in the range's zone, of the instant in the ms column `column`.
-/// SQLite knows no IANA zones, so the zone's UTC offsets over the range are written into the
-/// expression: one offset, or a CASE at each daylight-saving change in the range.
-fn local_day(column: &str, range: &Range) -> String {
+/// The day in the range's zone of the instant in the ms column `column`, as a number of days
+/// since 1970-01-01 (`date(n * 86400, 'unixepoch')` writes it `YYYY-MM-DD`). SQLite knows no
+/// IANA zones, so the zone's UTC offsets over the range are written into the expression: one
+/// offset, or a CASE at each daylight-saving change in the range.
+fn day_number(column: &str, range: &Range) -> String {
     let changes = offset_changes(range);
-    let mut offset = format!("{}", changes[0].1);
+    let mut offset = format!("{}", i64::from(changes[0].1) * 1000);
     for (at, seconds) in changes.iter().skip(1) {
-        offset = format!("CASE WHEN {column} >= {at} THEN {seconds} ELSE {offset} END");
+        let ms = i64::from(*seconds) * 1000;
+        offset = format!("CASE WHEN {column} >= {at} THEN {ms} ELSE {offset} END");
     }
-    format!("date({column} / 1000 + {offset}, 'unixepoch')")
+    format!("({column} + {offset}) / 86400000")
 }
 
 /// The zone's offset (seconds east of UTC) in force at the range's start, then each change
@@ -256,7 +290,11 @@ mod tests {
             let ms = DateTime::parse_from_rfc3339(utc)
                 .unwrap()
                 .timestamp_millis();
-            let sql = format!("SELECT {}", local_day("ts", &range)).replace("ts", &ms.to_string());
+            let sql = format!(
+                "SELECT date(({}) * 86400, 'unixepoch')",
+                day_number("ts", &range)
+            )
+            .replace("ts", &ms.to_string());
             conn.query_row(&sql, [], |r| r.get(0)).unwrap()
         };
         assert_eq!(day("2026-03-08T04:59:00Z"), "2026-03-07", "23:59 EST");
