@@ -583,14 +583,25 @@ SELECT b.id, b.kind, b.user_id, b.callback_id,
 FROM bus_events b;
 
 -- step 12: supervisors: finding, moving and closing callbacks; the audit; the callback SLA
--- GET /v1/callbacks pages in window order (window_start, then id: the rowid every index
--- carries), filtered by agent or contact. Each index costs a new callback one more insert.
-CREATE INDEX callbacks_by_window ON callbacks (window_start);
+-- GET /v1/callbacks pages in window order (window start, then id) and reports choose windows
+-- by range: both read callbacks by the ten minutes their window starts in. An index by the
+-- instant itself takes each new callback to a page of its own, as windows are spread over
+-- the day; by ten minutes, a commit's new callbacks append to the few slices they fall in
+-- (the parked buckets' trick, step 6). A page sorts one slice at a time.
+CREATE INDEX callbacks_by_slice ON callbacks (window_start / 600000);
+-- An agent's callbacks, all of them: it also serves GetPersonalCallbackList (a date range of
+-- one agent's) and an agent's leaving (its due ones), so the index of live ones only, made
+-- for them by schema step 10, goes: one index fewer for every new callback, opening and end
+-- to rewrite.
 CREATE INDEX callbacks_by_agent ON callbacks (user_id, window_start);
-CREATE INDEX callbacks_by_account ON callbacks (account_number, window_start);
--- Live callbacks in window order: "what is scheduled or due" among a month of finished ones.
-CREATE INDEX callbacks_live_by_window ON callbacks (window_start)
-    WHERE state IN ('scheduled', 'due');
+DROP INDEX callbacks_live_by_agent;
+-- A contact's callbacks, all of them, in the index that also keeps at most one of them live:
+-- the key is 0 for a live callback and its id for a finished one, so the database still
+-- refuses a second live callback for a contact, as the index it replaces did, and a new
+-- callback writes one index by contact, not two.
+DROP INDEX callbacks_one_live_per_account;
+CREATE UNIQUE INDEX callbacks_by_account ON callbacks
+    (account_number, (CASE WHEN state = 'scheduled' OR state = 'due' THEN 0 ELSE id END));
 
 -- When a dialer first took the event (the lease's own UPDATE of the row writes it), and, on a
 -- finished callback, the first of those in its current window: the callback SLA's "first

@@ -218,7 +218,13 @@ async fn a_callback_ended_before_its_window_is_never_pushed_as_due() {
     let id = reply["message"]["response"]["callback_id"]
         .as_i64()
         .unwrap();
-    assert_eq!(owner.push().await["subtopic"], "OutcomeSetForCall");
+    // The login's push, committed before the Subscribe, may still be on its way to the hub
+    // when the subscription starts from "now": a busy machine delivers it first.
+    let mut first = owner.push().await;
+    if first["subtopic"] == "AgentStateChanged" {
+        first = owner.push().await;
+    }
+    assert_eq!(first["subtopic"], "OutcomeSetForCall");
     // A minute before the window the redial (and its due push) are written ahead...
     app.clock.set(at_on_day(13, 44));
     until(

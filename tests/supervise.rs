@@ -183,6 +183,12 @@ async fn pages_come_in_window_order_and_a_row_inserted_between_pages_is_seen_onc
     assert_eq!(ended, vec![made[1]]);
     let (both, _) = all_pages(&app, "&state=cancelled&state=scheduled&user_id=ben", 100).await;
     assert_eq!(both, vec![made[1], made[3], made[5]]);
+    // Live ones only, two a page across the hours: read from the first live window on.
+    let (live, pages) = all_pages(&app, "&state=scheduled,due,leased", 2).await;
+    let mut expected = vec![early];
+    expected.extend(made.iter().filter(|id| **id != made[1]));
+    expected.push(late);
+    assert_eq!((live, pages), (expected, 5));
     let (comma, _) = all_pages(&app, "&state=cancelled,scheduled&user_id=ben", 100).await;
     assert_eq!(comma, both, "a comma list is the same as repeated keys");
     let (normal, _) = all_pages(&app, "&personal=false", 100).await;
@@ -282,6 +288,19 @@ async fn a_due_callback_rescheduled_loses_the_redial_a_dialer_holds_and_opens_in
         )
         .unwrap();
     assert_eq!(reason, "customer asked");
+    let pushed: String = app
+        .sql()
+        .query_row(
+            "SELECT data ->> 'window_start' FROM bus_events
+             WHERE kind = 'CallbackRescheduled' AND callback_id = ?1 AND user_id = 'anna'",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        pushed, "2026-01-14T09:00:00Z",
+        "the owner's desktop hears the new window"
+    );
 }
 
 #[tokio::test]
@@ -466,6 +485,19 @@ async fn a_callback_reassigned_while_a_dialer_holds_it_goes_to_the_new_agent() {
     let trail = audit(&app, id);
     assert_eq!(trail[0].2["UserID"], "anna");
     assert_eq!(trail[0].3["UserID"], "ben");
+    // Both desktops hear of it on the bus.
+    let heard: Vec<String> = app
+        .sql()
+        .prepare(
+            "SELECT user_id FROM bus_events WHERE kind = 'CallbackReassigned' AND callback_id = ?1
+             ORDER BY id",
+        )
+        .unwrap()
+        .query_map([id], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(heard, ["anna", "ben"]);
 }
 
 #[tokio::test]

@@ -125,6 +125,41 @@ mod tests {
     use crate::lifecycle::decide::agenda_slot;
     use crate::store::schema;
 
+    /// The database itself keeps a contact to one live callback (`callbacks_by_account`),
+    /// and any number of finished ones.
+    #[test]
+    fn a_contact_has_one_live_callback_at_most_and_any_number_finished() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        schema::migrate(&mut conn, None).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 1, 13, 9, 0, 0).unwrap();
+        let user = UserId::parse("agent").unwrap();
+        let windows = Windows {
+            prefix: "w",
+            from: 0,
+            to: 3,
+            start: now,
+            step: Duration::minutes(7),
+            length: Duration::hours(1),
+            user: &user,
+        };
+        insert_windows(&conn, &windows, now).unwrap();
+        let second = insert_windows(&conn, &windows, now).unwrap_err();
+        assert!(second.to_string().contains("UNIQUE"), "{second}");
+        for _ in 0..2 {
+            conn.execute("UPDATE callbacks SET state = 'cancelled'", [])
+                .unwrap();
+            assert_eq!(insert_windows(&conn, &windows, now).unwrap(), 3);
+        }
+        let per_contact: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM callbacks WHERE account_number = 'w0'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(per_contact, 3, "two finished, one live");
+    }
+
     /// Bulk windows wait where `agenda_slot` says one created alone would.
     #[test]
     fn bulk_windows_wait_where_one_created_alone_would() {

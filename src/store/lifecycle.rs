@@ -633,10 +633,10 @@ pub fn owner_left(
     }
     let deadline = now.timestamp_millis() + policy.fallback_after.num_milliseconds();
     conn.prepare_cached(
-        // The first two conditions are the WHERE of callbacks_live_by_agent, written out so
-        // that the planner reads the agent's callbacks from that index.
+        // The agent's callbacks are read from callbacks_by_agent, their whole history kept for
+        // the retention period: an agent leaves a few times a day.
         "UPDATE callbacks SET next_at = min(next_at, ?2)
-         WHERE user_id = ?1 AND state IN ('scheduled', 'due') AND kind = 'personal'
+         WHERE user_id = ?1 AND kind = 'personal'
            AND state = 'due' AND personal = 1 AND coalesce(fallback, '') <> 'any-agent'
          RETURNING next_at",
     )?

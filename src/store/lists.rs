@@ -1,5 +1,5 @@
 //! `GetPersonalCallbackList`: an agent's live personal callbacks, a page at a time, read
-//! from `callbacks_live_by_agent` in window order.
+//! from `callbacks_by_agent` in window order.
 
 use chrono::{Duration, NaiveDate};
 use rusqlite::Connection;
@@ -23,8 +23,9 @@ pub struct Listed {
 /// bounds that surely hold every window starting on the local dates asked for.
 const WIDEST_OFFSET: Duration = Duration::hours(14);
 
-/// The page's statement: the agent's live personal callbacks from `callbacks_live_by_agent`
-/// between UTC bounds wide enough for every zone, then the local dates asked for.
+/// The page's statement: the agent's callbacks from `callbacks_by_agent` between UTC bounds
+/// wide enough for every zone, the live personal ones of them, then the local dates asked
+/// for.
 const PAGE: &str = "SELECT c.callback_mode_id, c.window_start_local, c.window_end_local,
         k.campaign_id, k.contact_id, m.description, m.cvalue
     FROM callbacks c

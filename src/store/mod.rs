@@ -304,6 +304,14 @@ mod tests {
         );
     }
 
+    /// The slice the statements of `callbacks::page` and the reports read by is the one
+    /// `callbacks_by_slice` is keyed on; another would leave the index unused.
+    #[test]
+    fn the_slice_of_the_statements_is_the_index_s() {
+        let index = format!("(window_start / {})", super::callbacks::SLICE_MS);
+        assert!(super::schema::SCHEMA_SQL.contains(&index), "{index}");
+    }
+
     /// SQLite reads the value of a bare `LIMIT ?N` while planning, and so marks the statement
     /// to be prepared again whenever `?N` is bound: every lease, tick and purge batch paid a
     /// fresh prepare (BENCHMARKS.md: bound LIMITs). An expression is not read at planning

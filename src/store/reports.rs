@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
+use super::callbacks::SLICE_MS;
 use crate::zone::utc_rfc3339;
 
 /// Rows with named columns, as a report prints them.
@@ -98,7 +99,7 @@ pub fn sla(range: &Range, by: SlaBy) -> String {
     SELECT {key} AS k, lag_ms / 1000 AS lag_s,
            {counts}
     FROM {from_view}
-    WHERE window_start >= {from} AND window_start < {to}
+    WHERE {within}
     GROUP BY 1, 2
 ),
 g AS (
@@ -138,8 +139,7 @@ FROM r
 GROUP BY last, grp
 ORDER BY last, grp;
 ",
-        from = range.from.timestamp_millis(),
-        to = range.to.timestamp_millis(),
+        within = windows_within(range),
     )
 }
 
@@ -194,7 +194,7 @@ ranged AS (
     SELECT user_id, count(*) AS callbacks, sum(in_window) AS made_in_window,
            sum(state = 'expired') AS missed
     FROM v_callback_sla
-    WHERE window_start >= {from} AND window_start < {to}
+    WHERE {within}
     GROUP BY user_id
 )
 SELECT a.user_id AS agent, coalesce(l.owned, 0) AS owned, coalesce(l.due_now, 0) AS due_now,
@@ -205,8 +205,18 @@ LEFT JOIN live l ON l.user_id = a.user_id
 LEFT JOIN ranged r ON r.user_id = a.user_id
 ORDER BY a.user_id;
 ",
-        from = range.from.timestamp_millis(),
-        to = range.to.timestamp_millis(),
+        within = windows_within(range),
+    )
+}
+
+/// Windows that start in `range`, read by the slice from `callbacks_by_slice` (its key is
+/// written as the index has it, so that the planner uses it).
+fn windows_within(range: &Range) -> String {
+    let (from, to) = (range.from.timestamp_millis(), range.to.timestamp_millis());
+    format!(
+        "window_start / 600000 BETWEEN {} AND {} AND window_start >= {from} AND window_start < {to}",
+        from.div_euclid(SLICE_MS),
+        (to - 1).div_euclid(SLICE_MS),
     )
 }
 
