@@ -13,7 +13,8 @@ use super::queue::callback_id;
 use super::{json_object, AppState, Problem};
 use crate::lcm::fields::{quote, FieldError, Fields};
 use crate::lcm::json::Object;
-use crate::lcm::{AccountNumber, LocalWindow, UserId};
+use crate::lcm::request;
+use crate::lcm::{AccountNumber, UserId};
 use crate::lifecycle::CallbackState;
 use crate::service::supervise::MAX_PAGE;
 use crate::store::audit::Actor;
@@ -291,27 +292,8 @@ pub async fn reschedule(
     let id = callback_id(&id)?;
     let map = json_object(&body)?;
     let f = Fields::new(&map);
-    let window = LocalWindow::new(
-        f.date("StartDate")?,
-        f.time("StartTime")?,
-        f.date("EndDate")?,
-        f.time("EndTime")?,
-    );
-    let zone = f
-        .optional_text("TimeZone", 64)?
-        .map(|name| {
-            name.parse::<Tz>().map_err(|_| {
-                FieldError::new(
-                    "TimeZone",
-                    format!(
-                        "TimeZone {} is not a known IANA zone; expected a name such as \
-                         \"America/Chicago\"",
-                        quote(&name)
-                    ),
-                )
-            })
-        })
-        .transpose()?;
+    let window = request::window(&f)?;
+    let zone = request::timezone(&f)?;
     let actor = actor(caller, Some(&f))?;
     Ok(Json(app.service.reschedule(id, window, zone, actor).await?))
 }

@@ -199,25 +199,13 @@ fn callback_message(
             Some(f.count("BusinessOutcome")?),
         ),
     };
-    let start_date = f.date("StartDate")?;
-    let end_date = f.date("EndDate")?;
-    let start_time = f.time("StartTime")?;
-    let end_time = f.time("EndTime")?;
+    let window = window(f)?;
     let callback_mode_id = f.count("CallbackModeID")?;
     let user_id = user(f, UserId::FIELD)?;
     let agent_comments = comments(f)?;
     let lead_score = f.finite("LeadScore")?;
     let target_amount = f.finite("TargetAmount")?;
-    let timezone = match f.optional_text("TimeZone", 64)? {
-        None => None,
-        Some(name) => Some(name.parse::<Tz>().map_err(|_| FieldError {
-            field: "TimeZone",
-            detail: format!(
-                "TimeZone {} is not a known IANA zone; expected a name such as \"America/Chicago\"",
-                quote(&name)
-            ),
-        })?),
-    };
+    let timezone = timezone(f)?;
     let kind = match subtopic {
         Subtopic::NormalCallback => CallbackKind::Normal,
         _ => CallbackKind::Personal,
@@ -235,7 +223,7 @@ fn callback_message(
         target_amount,
         callback: Some(CallbackAsked {
             kind,
-            window: LocalWindow::new(start_date, start_time, end_date, end_time),
+            window,
             callback_mode_id,
             timezone,
         }),
@@ -287,6 +275,31 @@ fn outcome_message(subtopic: Subtopic, data: &Object, f: &Fields) -> Result<Disp
         target_amount: f.finite("TargetAmount")?,
         callback: None,
     })
+}
+
+/// A callback window's four fields, `DD/MM/YYYY` dates and `HH:mm` times, in the vendor's
+/// order: a new callback's and a rescheduled one's.
+pub fn window(f: &Fields) -> Result<LocalWindow, FieldError> {
+    let start_date = f.date("StartDate")?;
+    let end_date = f.date("EndDate")?;
+    let start_time = f.time("StartTime")?;
+    let end_time = f.time("EndTime")?;
+    Ok(LocalWindow::new(start_date, start_time, end_date, end_time))
+}
+
+/// The contact's zone, `TimeZone`, an IANA name, when the client sends one.
+pub fn timezone(f: &Fields) -> Result<Option<Tz>, FieldError> {
+    f.optional_text("TimeZone", 64)?
+        .map(|name| {
+            name.parse::<Tz>().map_err(|_| FieldError {
+                field: "TimeZone",
+                detail: format!(
+                    "TimeZone {} is not a known IANA zone; expected a name such as \"America/Chicago\"",
+                    quote(&name)
+                ),
+            })
+        })
+        .transpose()
 }
 
 fn account(f: &Fields) -> Result<AccountNumber, FieldError> {

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use rusqlite::Connection;
 
 use super::{Error, Service};
 use crate::lcm::{AccountNumber, LocalWindow, UserId};
@@ -84,19 +86,9 @@ impl Service {
                         now,
                     });
                 }
-                let before = audit::snapshot(conn, id)?;
-                let next_at = lifecycle::move_to(conn, id, &window, now, &policy)?;
-                let after = audit::snapshot(conn, id)?;
-                audit::callback(
-                    conn,
-                    Action::Reschedule,
-                    &actor,
-                    id,
-                    before.as_deref(),
-                    after.as_deref(),
-                    now,
-                )?;
-                Ok::<_, Error>(next_at)
+                audited(conn, Action::Reschedule, &actor, id, now, |conn| {
+                    lifecycle::move_to(conn, id, &window, now, &policy)
+                })
             })
             .await?;
         self.changed(next_at);
@@ -121,19 +113,9 @@ impl Service {
                 if !telephony::agent_is_known(conn, &to)? {
                     return Err(Error::UnknownAgent(to));
                 }
-                let before = audit::snapshot(conn, id)?;
-                let next_at = lifecycle::reassign(conn, &cb, &to, now, &policy)?;
-                let after = audit::snapshot(conn, id)?;
-                audit::callback(
-                    conn,
-                    Action::Reassign,
-                    &actor,
-                    id,
-                    before.as_deref(),
-                    after.as_deref(),
-                    now,
-                )?;
-                Ok::<_, Error>(next_at)
+                audited(conn, Action::Reassign, &actor, id, now, |conn| {
+                    lifecycle::reassign(conn, &cb, &to, now, &policy)
+                })
             })
             .await?;
         self.changed(next_at);
@@ -163,18 +145,9 @@ impl Service {
                 let mut ids = Vec::new();
                 let mut earliest: Option<i64> = None;
                 for (cb, _) in lifecycle::live_of_agent(conn, &from, &states)? {
-                    let before = audit::snapshot(conn, cb.id)?;
-                    let next_at = lifecycle::reassign(conn, &cb, &to, now, &policy)?;
-                    let after = audit::snapshot(conn, cb.id)?;
-                    audit::callback(
-                        conn,
-                        Action::Reassign,
-                        &actor,
-                        cb.id,
-                        before.as_deref(),
-                        after.as_deref(),
-                        now,
-                    )?;
+                    let next_at = audited(conn, Action::Reassign, &actor, cb.id, now, |conn| {
+                        lifecycle::reassign(conn, &cb, &to, now, &policy)
+                    })?;
                     earliest = earliest.into_iter().chain(next_at).min();
                     ids.push(cb.id);
                 }
@@ -194,19 +167,9 @@ impl Service {
                 let now = clock.now();
                 let (cb, _) = lifecycle::load(conn, id)?.ok_or(Error::UnknownCallback(id))?;
                 decide::cancel(&cb)?;
-                let before = audit::snapshot(conn, id)?;
-                lifecycle::cancel(conn, id, now)?;
-                let after = audit::snapshot(conn, id)?;
-                audit::callback(
-                    conn,
-                    Action::Cancel,
-                    &actor,
-                    id,
-                    before.as_deref(),
-                    after.as_deref(),
-                    now,
-                )?;
-                Ok::<_, Error>(())
+                audited(conn, Action::Cancel, &actor, id, now, |conn| {
+                    lifecycle::cancel(conn, id, now)
+                })
             })
             .await?;
         self.callback(id).await
@@ -292,4 +255,29 @@ impl Service {
         self.signals.schedule(next_at);
         self.signals.events_ready();
     }
+}
+
+/// Applies `change` to the callback `id` in the writer's transaction and audits it: who, why,
+/// and the callback's state, owner, window and zone before and after.
+fn audited<T>(
+    conn: &Connection,
+    action: Action,
+    actor: &Actor,
+    id: i64,
+    now: DateTime<Utc>,
+    change: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+) -> Result<T, Error> {
+    let before = audit::snapshot(conn, id)?;
+    let changed = change(conn)?;
+    let after = audit::snapshot(conn, id)?;
+    audit::callback(
+        conn,
+        action,
+        actor,
+        id,
+        before.as_deref(),
+        after.as_deref(),
+        now,
+    )?;
+    Ok(changed)
 }
