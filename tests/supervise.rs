@@ -369,9 +369,10 @@ async fn a_reschedule_follows_calling_hours_daylight_saving_and_the_rules_of_a_n
         Some(json!({"StartDate": "14/01/2026"})),
     )
     .await;
+    // The fields are read in the LCM messages' order: the end date comes before the times.
     assert_eq!(
         (status, &reply["error"]["field"]),
-        (400, &json!("StartTime")),
+        (400, &json!("EndDate")),
         "{reply}"
     );
 
