@@ -241,3 +241,31 @@ async fn clients_connecting_at_once_all_complete_their_handshake() {
     assert_eq!(held.len(), clients);
     server.terminate();
 }
+
+/// `GET /readyz`: ready once the scheduler has ticked; not ready, saying why, while the
+/// writer cannot drain (the database held by another connection); ready again after.
+#[tokio::test]
+async fn readiness_follows_the_writer_and_the_scheduler() {
+    let app = spawn_app_with(&[]).await;
+    let ready = || async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = app.get("/readyz").await;
+            if status == 200 {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "never ready: {body}");
+            tokio::task::yield_now().await;
+        }
+    };
+    assert_eq!(ready().await, json!({"status": "ready"}));
+    let held = Held::lock(&app);
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not ready");
+    let reasons = body["reasons"].to_string();
+    assert!(reasons.contains("writer"), "{reasons}");
+    assert_eq!(app.get("/healthz").await.0, 200, "alive all the same");
+    drop(held);
+    ready().await;
+}

@@ -117,6 +117,7 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .route("/healthz", guard(rest(Access::Open), get(healthz)))
+        .route("/readyz", guard(rest(Access::Open), get(readyz)))
         .route("/v1/lcm", guard(lcm, post(lcm::post_lcm)))
         // The socket authenticates itself: a browser sends its token as `?token=`.
         .route("/v1/bus", guard(rest(Access::Open), get(bus::upgrade)))
@@ -185,6 +186,19 @@ pub fn router(state: AppState) -> Router {
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
+}
+
+/// 200 when the instance can do its work now; 503 with every reason why not.
+async fn readyz(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    match app.service.readiness().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))),
+        Err(reasons) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "not ready", "reasons": reasons})),
+        ),
+    }
 }
 
 async fn not_found() -> StatusCode {

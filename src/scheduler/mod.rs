@@ -128,7 +128,10 @@ impl Scheduler {
             let now = self.clock.now();
             // From here on, any earlier instant a commit brings wakes us.
             self.signals.forget_plan();
-            let outcome = match self.tick(now).await {
+            self.signals.ticking(Some(now.timestamp_millis()));
+            let ticked = self.tick(now).await;
+            self.signals.ticking(None);
+            let outcome = match ticked {
                 Ok(outcome) => outcome,
                 Err(StoreError::Closed) => return,
                 Err(e) => {

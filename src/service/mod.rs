@@ -10,9 +10,11 @@
 //!   hand; every change audited.
 //! - [`queue`]: lease (with long-poll), ack and nack redial events.
 //! - [`reads`]: the LCM family's reads: an agent's callbacks, a contact's modes, outcomes.
+//! - `health`: readiness (`GET /readyz`).
 
 pub mod callbacks;
 mod error;
+mod health;
 pub mod outcome;
 pub mod queue;
 pub mod reads;

@@ -219,6 +219,15 @@ impl Store {
     }
 }
 
+/// Whether the file has room for another page: below `--max-db-mib` (SQLite's
+/// `max_page_count`), so a write can succeed. Asked of the write connection by `/readyz`.
+pub fn has_room(conn: &Connection) -> Result<bool, rusqlite::Error> {
+    let used: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let most: i64 = conn.query_row("PRAGMA max_page_count", [], |r| r.get(0))?;
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    Ok(used < most || free > 0)
+}
+
 /// Opens the write connection with the pragmas redial relies on.
 pub fn open_write_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
@@ -302,6 +311,18 @@ mod tests {
             options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
             "{options:?}"
         );
+    }
+
+    /// A file at its `--max-db-mib` has no room: SQLite would refuse the next new page.
+    #[test]
+    fn a_file_at_its_page_limit_has_no_room() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::schema::migrate(&mut conn, None).unwrap();
+        assert!(super::has_room(&conn).unwrap());
+        // max_page_count is never set below the pages in use: this is "full now".
+        conn.query_row("PRAGMA max_page_count = 1", [], |_| Ok(()))
+            .unwrap();
+        assert!(!super::has_room(&conn).unwrap());
     }
 
     /// The slice the statements of `callbacks::page` and the reports read by is the one
