@@ -538,6 +538,22 @@ async fn all_of_an_absent_agents_live_callbacks_move_in_one_request() {
         &app,
         "POST",
         "/v1/agents/anna/callbacks/reassign",
+        Some(json!({"to": "anna"})),
+    )
+    .await;
+    assert_eq!(
+        (status, &reply["error"]["field"]),
+        (400, &json!("to")),
+        "{reply}"
+    );
+    assert!(reply["error"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("\"anna\""));
+    let (status, reply) = send(
+        &app,
+        "POST",
+        "/v1/agents/anna/callbacks/reassign",
         Some(json!({"to": "ben", "state": ["asleep"]})),
     )
     .await;

@@ -55,7 +55,8 @@ impl From<service::Error> for Problem {
             | E::OutsideCallingHours(_)
             | E::BeyondHorizon { .. }
             | E::UnknownAgent(_)
-            | E::SameOwner { .. } => StatusCode::BAD_REQUEST,
+            | E::SameOwner { .. }
+            | E::SameAgent(_) => StatusCode::BAD_REQUEST,
             E::CallNotRegistered(_) | E::UnknownCallback(_) | E::NotListed(_) => {
                 StatusCode::NOT_FOUND
             }

@@ -80,6 +80,8 @@ pub enum Error {
     UnknownAgent(UserId),
     #[error("UserID {:?} already owns callback {id}; reassign it to another agent", .user.as_str())]
     SameOwner { id: i64, user: UserId },
+    #[error("to {:?} is the agent the callbacks would be moved from; name another agent", .0.as_str())]
+    SameAgent(UserId),
     #[error("AccountNumber {:?} is not on the do-not-call list", .0.as_str())]
     NotListed(AccountNumber),
     /// The service is at a limit of its own; trying again shortly works.
@@ -133,6 +135,7 @@ impl Error {
                 Some("id")
             }
             Error::UnknownAgent(_) | Error::SameOwner { .. } => Some("UserID"),
+            Error::SameAgent(_) => Some("to"),
             Error::NotListed(_) => Some("AccountNumber"),
             Error::Busy(_) | Error::Unavailable(_) => None,
         }

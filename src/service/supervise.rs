@@ -137,7 +137,7 @@ impl Service {
             .write(move |conn| {
                 let now = clock.now();
                 if from == to {
-                    return Err(Error::SameOwner { id: 0, user: to });
+                    return Err(Error::SameAgent(to));
                 }
                 if !telephony::agent_is_known(conn, &to)? {
                     return Err(Error::UnknownAgent(to));
