@@ -632,9 +632,10 @@ CREATE TABLE audit (
 CREATE INDEX audit_by_callback ON audit (callback_id) WHERE callback_id IS NOT NULL;
 CREATE INDEX audit_by_at ON audit (at);
 
+-- `redial report audit` reads it by `at` (ms), indexed.
 CREATE VIEW v_audit AS
 SELECT a.id, strftime('%Y-%m-%dT%H:%M:%fZ', a.at / 1000.0, 'unixepoch') AS at_utc, a.actor,
-       a.action, a.callback_id, a.account_number, a.reason, a.before, a.after
+       a.action, a.callback_id, a.account_number, a.reason, a.before, a.after, a.at
 FROM audit a;
 
 -- Every outcome ever set, as in step 10, with the instant it was received in ms

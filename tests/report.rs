@@ -249,7 +249,7 @@ async fn the_command_and_the_views_agree() {
 }
 
 #[tokio::test]
-async fn outcomes_and_agents_are_counted_as_the_fixture_says() {
+async fn outcomes_agents_and_the_audit_are_as_the_fixture_says() {
     let rig = fixture().await;
     let rows = json_lines(&report(
         &rig,
@@ -285,6 +285,25 @@ async fn outcomes_and_agents_are_counted_as_the_fixture_says() {
             json!({"agent": "ben", "outcomes": 4, "with_callback": 4})
         ]
     );
+
+    // D's cancel, by the rig's actor, at 09:10.
+    let audit = json_lines(&report(
+        &rig,
+        &["audit", "--from", "2026-01-13", "--format", "json"],
+    ));
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (&audit[0]["at"], &audit[0]["actor"], &audit[0]["action"]),
+        (
+            &json!("2026-01-13T09:10:00.000Z"),
+            &json!("rig"),
+            &json!("cancel")
+        )
+    );
+    let after: Value = serde_json::from_str(audit[0]["after"].as_str().unwrap()).unwrap();
+    assert_eq!(after["state"], "cancelled");
+    let next_day = report(&rig, &["audit", "--from", "2026-01-14", "--format", "json"]);
+    assert_eq!(next_day, "", "nothing changed on the 14th");
 
     let agents = json_lines(&report(
         &rig,

@@ -1,4 +1,4 @@
-//! `redial report`: the callback SLA, outcomes, agents and callbacks, read from the database
+//! `redial report`: the callback SLA, outcomes, agents, the audit and callbacks, read from the database
 //! file. It opens the file read-only, so it is safe while the service runs, and it reads
 //! through the views of `schema.sql`, so a `sqlite3` user gets the same figures (`--sql`
 //! prints the statement it runs). The command chooses rows and formats; it does not compute.
@@ -70,6 +70,8 @@ pub enum Report {
     /// Per agent: personal callbacks owned and due now; windows in the range, made in the
     /// window, missed.
     Agents,
+    /// Supervisors' changes made in the range: who, what, why, before and after.
+    Audit,
     /// The callbacks whose window starts in the range, filtered as `GET /v1/callbacks`.
     Callbacks {
         #[arg(long)]
@@ -121,6 +123,7 @@ pub fn run(args: &ReportArgs, clock: &Clock, out: &mut impl Write) -> anyhow::Re
             },
         )),
         Report::Agents => Some(reports::agents(&range)),
+        Report::Audit => Some(reports::audit(&range)),
         Report::Callbacks { .. } => None,
     };
     if args.sql {

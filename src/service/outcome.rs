@@ -179,13 +179,7 @@ fn record(
                 listed,
             });
         }
-        if window.end <= now {
-            return Err(Error::WindowOver {
-                local: window.describe(),
-                end: window.end,
-                now,
-            });
-        }
+        not_over(window, now)?;
     }
     let mut stored = Stored::NOTHING;
     let created = match asked {
@@ -229,6 +223,18 @@ fn record(
     }
     bus::outcome_set(conn, d, stored.callback_id, now)?;
     Ok(stored)
+}
+
+/// Refuses a window that has ended by `now`: a new callback's and a rescheduled one's.
+pub(super) fn not_over(window: &UtcWindow, now: DateTime<Utc>) -> Result<(), Error> {
+    if window.end <= now {
+        return Err(Error::WindowOver {
+            local: window.describe(),
+            end: window.end,
+            now,
+        });
+    }
+    Ok(())
 }
 
 /// For an identical retry of the message that set what the call has now, the callback that

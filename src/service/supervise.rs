@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rusqlite::Connection;
 
+use super::outcome::not_over;
 use super::{Error, Service};
 use crate::lcm::{AccountNumber, LocalWindow, UserId};
 use crate::lifecycle::{decide, CallbackState, EndReason};
@@ -79,13 +80,7 @@ impl Service {
                 let now = clock.now();
                 let (cb, _) = lifecycle::load(conn, id)?.ok_or(Error::UnknownCallback(id))?;
                 decide::cancel(&cb)?;
-                if window.end <= now {
-                    return Err(Error::WindowOver {
-                        local: window.describe(),
-                        end: window.end,
-                        now,
-                    });
-                }
+                not_over(&window, now)?;
                 audited(conn, Action::Reschedule, &actor, id, now, |conn| {
                     lifecycle::move_to(conn, id, &window, now, &policy)
                 })

@@ -209,6 +209,19 @@ ORDER BY a.user_id;
     )
 }
 
+/// Supervisors' changes made in `range` (`v_audit`), in the order they were made.
+pub fn audit(range: &Range) -> String {
+    format!(
+        "SELECT at_utc AS at, actor, action, callback_id, account_number, reason, before, after
+FROM v_audit
+WHERE at >= {from} AND at < {to}
+ORDER BY id;
+",
+        from = range.from.timestamp_millis(),
+        to = range.to.timestamp_millis(),
+    )
+}
+
 /// Windows that start in `range`, read by the slice from `callbacks_by_slice` (its key is
 /// written as the index has it, so that the planner uses it).
 fn windows_within(range: &Range) -> String {
