@@ -683,3 +683,6 @@ FROM (SELECT callbacks.*,
                   WHERE e.callback_id = callbacks.id AND e.type = 'redial'
                     AND e.first_leased_at >= callbacks.window_start) END) AS first_lease_at
       FROM callbacks) c;
+
+-- step 13: dead letters counted for /metrics without reading the whole queue
+CREATE INDEX events_dead ON events (updated_at) WHERE state = 'dead';

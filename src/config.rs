@@ -172,6 +172,15 @@ pub struct Config {
     #[arg(long, env = "REDIAL_COMPLETE_ON_CONTACT", default_value_t = true,
           action = clap::ArgAction::Set, value_name = "true|false")]
     pub complete_on_contact: bool,
+    /// Record Prometheus metrics and serve them at `GET /metrics`. `--metrics false` records
+    /// nothing (for measuring what recording costs).
+    #[arg(long, env = "REDIAL_METRICS", default_value_t = true,
+          action = clap::ArgAction::Set, value_name = "true|false")]
+    pub metrics: bool,
+    /// Give each agent its own series (live callbacks, attempts, first-lease lag), labelled
+    /// `user_id`. Off by default: a series per agent grows with the floor.
+    #[arg(long, env = "REDIAL_METRICS_PER_AGENT")]
+    pub metrics_per_agent: bool,
     /// How long finished callbacks and events are kept.
     #[arg(long, env = "REDIAL_RETENTION", default_value = "30d", value_parser = duration(ZERO, HUNDRED_YEARS))]
     pub retention: chrono::Duration,

@@ -23,6 +23,7 @@
 //! - [`bus`]: pushes to desktops and supervisor screens, from the outbox to the sockets.
 //! - [`dialer`]: the reference dialer, a working client of the queue.
 //! - [`report`]: `redial report`, the callback SLA and other reports, read-only over the views.
+//! - [`telemetry`]: the Prometheus metrics, recorded where things happen, read at scrape.
 //! - [`logs`]: where log lines go and how JSON lines are written.
 //! - [`memory`]: how the process takes memory from the kernel (no transparent huge pages).
 
@@ -43,6 +44,7 @@ pub mod scheduler;
 pub mod service;
 pub mod signals;
 pub mod store;
+pub mod telemetry;
 pub mod zone;
 
 use std::future::Future;
@@ -95,6 +97,9 @@ pub async fn serve(
         "redial serving"
     );
 
+    if config.metrics {
+        telemetry::install(config.metrics_per_agent);
+    }
     let stop = CancellationToken::new();
     let mut service = Service::new(store, clock, config.policy(), stop.clone());
     let outcomes = service

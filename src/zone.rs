@@ -160,6 +160,18 @@ impl fmt::Display for Zone {
 }
 
 /// By name, as the API shows every zone.
+/// An IANA zone name, as a string.
+impl utoipa::PartialSchema for Zone {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .examples([serde_json::json!("Europe/London")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Zone {}
+
 impl Serialize for Zone {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.name())

@@ -105,6 +105,7 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/dnc", &[REPORTING, SUPERVISOR]),
     ("PUT", "/v1/dnc/acct-1", &[SUPERVISOR]),
     ("DELETE", "/v1/dnc/acct-2", &[SUPERVISOR]),
+    ("GET", "/metrics", &[REPORTING]),
 ];
 
 #[tokio::test]

@@ -284,3 +284,30 @@ pub fn report_supervise(s: &crate::supervise::SuperviseFigures) {
     }
     println!();
 }
+
+pub fn report_metrics(m: &crate::metrics::MetricsFigures) {
+    println!("## What recording metrics costs (`POST /v1/lcm`, 64 connections, in turn)\n");
+    println!("| run | metrics | requests | req/s | p99 ms | server CPU µs/request |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (i, (on, load, cost)) in m.runs.iter().enumerate() {
+        println!(
+            "| {} | {} | {} | {:.0} | {:.1} | {:.0} |",
+            i + 1,
+            if *on { "on" } else { "off" },
+            load.requests,
+            load.rate(),
+            pct(&load.latencies, 0.99),
+            cost.cpu_us
+        );
+    }
+    let (on, off) = (m.median_rate(true), m.median_rate(false));
+    println!(
+        "\nMedian: {on:.0} req/s with metrics, {off:.0} without: {:+.1}% throughput; server CPU \
+         {:.1} against {:.1} µs/request. One scrape of the loaded file: {:.1} ms, {} bytes.\n",
+        (on / off - 1.0) * 100.0,
+        m.median_cpu_us(true),
+        m.median_cpu_us(false),
+        m.scrape_ms,
+        m.scrape_bytes
+    );
+}

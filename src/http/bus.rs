@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::auth::{self, Access, Identity, Role};
+use super::openapi;
 use super::{lcm, AppState, Problem, BODY_LIMIT, DESKTOP};
 use crate::bus::{Audience, Bus, Frame, Subscription};
 use crate::lcm::control::Control;
@@ -62,6 +63,12 @@ pub struct Upgrade {
 
 /// Authenticates (bearer header, or `?token=`), takes a place among `--max-bus-clients`, and
 /// upgrades.
+#[utoipa::path(get, path = "/v1/bus", tag = "lcm", security(()),
+    params(("token" = Option<String>, Query, description = "The bearer token, for browsers, which cannot set headers on a WebSocket")),
+    responses(
+        (status = 101, description = "A WebSocket: LCM envelopes in, replies and pushes out"),
+        openapi::Refusals,
+        (status = 426, description = "Not a WebSocket upgrade", body = openapi::Refusal)))]
 pub async fn upgrade(
     State(app): State<AppState>,
     Query(query): Query<Upgrade>,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -17,6 +17,7 @@ use super::error::Problem;
 use super::{log, BODY_LIMIT};
 use crate::lcm::{LcmError, ReplyHead};
 use crate::service::queue::MAX_WAIT_MS;
+use crate::telemetry;
 
 /// Seconds a client is told to wait before trying again after a 503.
 pub const RETRY_AFTER_SECS: u64 = 1;
@@ -60,6 +61,8 @@ pub enum Speaks {
 pub struct RouteEdge {
     pub edge: Arc<Edge>,
     pub route: Route,
+    /// The route's path template, its label in the metrics (`unmatched` for the fallback).
+    pub path: &'static str,
 }
 
 /// The layer itself, from the outside in. It is one middleware, not four: each axum `from_fn`
@@ -76,8 +79,29 @@ pub async fn edge(State(at): State<RouteEdge>, request: Request, next: Next) -> 
             .entry(header::RETRY_AFTER)
             .or_insert(HeaderValue::from(RETRY_AFTER_SECS));
     }
-    log::request(&method, &path, &response, started.elapsed());
+    let took = started.elapsed();
+    log::request(&method, &path, &response, took);
+    telemetry::request(
+        at.path,
+        method_label(&method),
+        response.status().as_u16(),
+        took,
+    );
     response
+}
+
+/// A method as a metrics label, without allocating.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
 }
 
 impl RouteEdge {

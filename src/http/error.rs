@@ -7,9 +7,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
 
 use super::edge::Speaks;
+use super::openapi::Refusal;
 use crate::lcm::envelope::{self, ReplyHead};
 use crate::lcm::fields::FieldError;
 use crate::lcm::{ErrorObject, LcmError};
@@ -134,6 +134,28 @@ impl Problem {
         )
     }
 
+    /// `GET /metrics` on a service started with `--metrics false`.
+    pub fn metrics_off() -> Self {
+        Self::refused(
+            StatusCode::NOT_FOUND,
+            "Metrics are off.",
+            "this service runs with --metrics false; start it with --metrics true to serve \
+             GET /metrics"
+                .to_owned(),
+            None,
+        )
+    }
+
+    /// A file of the supervisor page that does not exist.
+    pub fn no_such_file(name: &str) -> Self {
+        Self::refused(
+            StatusCode::NOT_FOUND,
+            "Not found.",
+            format!("the page has no file {name:?}; it has app.js and app.css"),
+            Some("file"),
+        )
+    }
+
     /// A path segment that should be a callback id and is not.
     pub fn bad_callback_id(text: &str) -> Self {
         Self::refused(
@@ -169,11 +191,6 @@ impl Problem {
 /// The REST form.
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Refusal {
-            success: bool,
-            error: ErrorObject,
-        }
         let body = Refusal {
             success: false,
             error: self.error,

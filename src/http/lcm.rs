@@ -7,12 +7,16 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::log::LoggedCallId;
+use super::openapi;
 use super::{AppState, Problem};
 use crate::lcm::envelope::{self, Envelope};
 use crate::lcm::rows::Rows;
 use crate::lcm::{LcmError, Message, ReplyHead};
 use crate::service::Service;
 
+#[utoipa::path(post, path = "/v1/lcm", tag = "lcm", security(("token" = ["desktop"])),
+    request_body(content = openapi::LcmEnvelope, content_type = "application/json"),
+    responses(openapi::LcmReplies))]
 pub async fn post_lcm(State(app): State<AppState>, body: Bytes) -> Response {
     let (head, envelope) = Envelope::parse(&body);
     let (status, json) = reply(&app.service, &head, envelope).await;

@@ -8,22 +8,27 @@ mod edge;
 mod error;
 mod lcm;
 mod log;
+pub mod openapi;
 mod queue;
 pub mod server;
 mod supervise;
 mod telephony;
+mod ui;
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::handler::Handler;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 
 use crate::lcm::fields::describe;
 use crate::lcm::json::{self, Object, Unreadable};
 use crate::service::Service;
+use crate::telemetry;
 
 use auth::{Access, Role};
 use edge::{Deadline, Edge, Route, RouteEdge, Speaks};
@@ -92,19 +97,39 @@ const fn rest(access: Access) -> Route {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let edge = Arc::new(Edge {
-        timeout: state.timeout,
-        body_timeout: state.body_timeout,
-        tokens: state.tokens.clone(),
-    });
-    let at = |route: Route| RouteEdge {
-        edge: Arc::clone(&edge),
+/// `/metrics`: counts of callbacks and agents, for monitoring systems.
+const METRICS: Access = Access::Roles(&[Role::Reporting]);
+
+/// One path of the API: the methods it answers, what it asks of the edge, its handlers.
+pub struct Endpoint {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+    pub route: Route,
+    handler: MethodRouter<AppState>,
+}
+
+fn at(path: &'static str, methods: &'static [&'static str], route: Route) -> Endpoint {
+    Endpoint {
+        path,
+        methods,
         route,
-    };
-    let guard = |route: Route, handler: MethodRouter<AppState>| {
-        handler.layer(axum::middleware::from_fn_with_state(at(route), edge::edge))
-    };
+        handler: MethodRouter::new(),
+    }
+}
+
+impl Endpoint {
+    fn to(mut self, handler: MethodRouter<AppState>) -> Self {
+        self.handler = handler;
+        self
+    }
+}
+
+/// Every path the service answers, in one table: the router is built from it, and the tests
+/// check the OpenAPI document and the roles against it.
+pub fn endpoints() -> Vec<Endpoint> {
+    use axum::routing::{delete, put};
+    const GET: &[&str] = &["GET"];
+    const POST: &[&str] = &["POST"];
     let lcm = Route {
         access: DESKTOP,
         deadline: Deadline::Request,
@@ -115,83 +140,79 @@ pub fn router(state: AppState) -> Router {
         deadline: Deadline::LongPoll,
         speaks: Speaks::Rest,
     };
-    Router::new()
-        .route("/healthz", guard(rest(Access::Open), get(healthz)))
-        .route("/readyz", guard(rest(Access::Open), get(readyz)))
-        .route("/v1/lcm", guard(lcm, post(lcm::post_lcm)))
+    vec![
+        at("/healthz", GET, rest(Access::Open)).to(get(healthz)),
+        at("/readyz", GET, rest(Access::Open)).to(get(readyz)),
+        at("/metrics", GET, rest(METRICS)).to(get(metrics)),
+        at("/openapi.json", GET, rest(Access::Open)).to(get(openapi::openapi_json)),
+        at("/ui", GET, rest(Access::Open)).to(get(ui::page)),
+        at("/ui/{file}", GET, rest(Access::Open)).to(get(ui::asset)),
+        at("/v1/lcm", POST, lcm).to(post(lcm::post_lcm)),
         // The socket authenticates itself: a browser sends its token as `?token=`.
-        .route("/v1/bus", guard(rest(Access::Open), get(bus::upgrade)))
-        .route(
-            "/v1/agents/{user_id}/login",
-            guard(rest(TELEPHONY), post(telephony::login)),
-        )
-        .route(
-            "/v1/agents/{user_id}/logout",
-            guard(rest(TELEPHONY), post(telephony::logout)),
-        )
-        .route(
-            "/v1/calls",
-            guard(rest(TELEPHONY), post(telephony::register_call)),
-        )
-        .route(
-            "/v1/calls/{callid}/end",
-            guard(rest(TELEPHONY), post(telephony::end_call)),
-        )
-        .route(
-            "/v1/callbacks/{id}",
-            guard(rest(READER), get(queue::get_callback)),
-        )
-        .route(
-            "/v1/callbacks/{id}/attempts",
-            guard(rest(DIALER), post(queue::attempt)),
-        )
-        .route(
-            "/v1/callbacks/{id}/cancel",
-            guard(rest(CANCELLER), post(supervise::cancel)),
-        )
-        .route("/v1/callbacks", guard(rest(FINDER), get(supervise::find)))
-        .route(
-            "/v1/agents/{user_id}/callbacks",
-            guard(rest(FINDER), get(supervise::find_for_agent)),
-        )
-        .route(
-            "/v1/callbacks/{id}/reschedule",
-            guard(rest(SUPERVISOR), post(supervise::reschedule)),
-        )
-        .route(
-            "/v1/callbacks/{id}/reassign",
-            guard(rest(SUPERVISOR), post(supervise::reassign)),
-        )
-        .route(
+        at("/v1/bus", GET, rest(Access::Open)).to(get(bus::upgrade)),
+        at("/v1/agents/{user_id}/login", POST, rest(TELEPHONY)).to(post(telephony::login)),
+        at("/v1/agents/{user_id}/logout", POST, rest(TELEPHONY)).to(post(telephony::logout)),
+        at("/v1/calls", POST, rest(TELEPHONY)).to(post(telephony::register_call)),
+        at("/v1/calls/{callid}/end", POST, rest(TELEPHONY)).to(post(telephony::end_call)),
+        at("/v1/callbacks", GET, rest(FINDER)).to(get(supervise::find)),
+        at("/v1/callbacks/{id}", GET, rest(READER)).to(get(queue::get_callback)),
+        at("/v1/callbacks/{id}/attempts", POST, rest(DIALER)).to(post(queue::attempt)),
+        at("/v1/callbacks/{id}/cancel", POST, rest(CANCELLER)).to(post(supervise::cancel)),
+        at("/v1/callbacks/{id}/reschedule", POST, rest(SUPERVISOR)).to(post(supervise::reschedule)),
+        at("/v1/callbacks/{id}/reassign", POST, rest(SUPERVISOR)).to(post(supervise::reassign)),
+        at("/v1/agents/{user_id}/callbacks", GET, rest(FINDER)).to(get(supervise::find_for_agent)),
+        at(
             "/v1/agents/{user_id}/callbacks/reassign",
-            guard(rest(SUPERVISOR), post(supervise::reassign_all)),
+            POST,
+            rest(SUPERVISOR),
         )
-        .route("/v1/dnc", guard(rest(DNC_READER), get(supervise::list_dnc)))
-        .route(
-            "/v1/dnc/{account}",
-            guard(
-                rest(SUPERVISOR),
-                axum::routing::put(supervise::put_dnc).delete(supervise::delete_dnc),
-            ),
-        )
-        .route("/v1/queue/lease", guard(lease, post(queue::lease)))
-        .route("/v1/queue/ack", guard(rest(DIALER), post(queue::ack)))
-        .route("/v1/queue/nack", guard(rest(DIALER), post(queue::nack)))
+        .to(post(supervise::reassign_all)),
+        at("/v1/dnc", GET, rest(DNC_READER)).to(get(supervise::list_dnc)),
+        at("/v1/dnc/{account}", &["PUT", "DELETE"], rest(SUPERVISOR))
+            .to(put(supervise::put_dnc).merge(delete(supervise::delete_dnc))),
+        at("/v1/queue/lease", POST, lease).to(post(queue::lease)),
+        at("/v1/queue/ack", POST, rest(DIALER)).to(post(queue::ack)),
+        at("/v1/queue/nack", POST, rest(DIALER)).to(post(queue::nack)),
+    ]
+}
+
+pub fn router(state: AppState) -> Router {
+    let edge = Arc::new(Edge {
+        timeout: state.timeout,
+        body_timeout: state.body_timeout,
+        tokens: state.tokens.clone(),
+    });
+    let guard = |path: &'static str, route: Route| RouteEdge {
+        edge: Arc::clone(&edge),
+        route,
+        path,
+    };
+    let mut router = Router::new();
+    for endpoint in endpoints() {
+        let layer =
+            axum::middleware::from_fn_with_state(guard(endpoint.path, endpoint.route), edge::edge);
+        router = router.route(endpoint.path, endpoint.handler.layer(layer));
+    }
+    router
         .fallback(not_found.layer(axum::middleware::from_fn_with_state(
-            at(rest(ADMIN)),
+            guard("unmatched", rest(ADMIN)),
             edge::edge,
         )))
         .with_state(state)
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The process answers (liveness only)", body = openapi::Health)))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
 /// 200 when the instance can do its work now; 503 with every reason why not.
-async fn readyz(
-    axum::extract::State(app): axum::extract::State<AppState>,
-) -> (StatusCode, Json<serde_json::Value>) {
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Ready: the writer drains, the database has room, the scheduler keeps time", body = openapi::Health),
+        (status = 503, description = "Not ready, with every reason", body = openapi::Health)))]
+async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     match app.service.readiness().await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))),
         Err(reasons) => (
@@ -199,6 +220,29 @@ async fn readyz(
             Json(serde_json::json!({"status": "not ready", "reasons": reasons})),
         ),
     }
+}
+
+/// The Prometheus text format of every series (`crate::telemetry`), with the gauges read
+/// now. 404 when the service runs with `--metrics false`.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("token" = ["reporting"])),
+    responses(
+        (status = 200, description = "Every series in the Prometheus text format", body = String, content_type = "text/plain"),
+        openapi::Refusals))]
+async fn metrics(State(app): State<AppState>) -> Result<Response, Problem> {
+    let Some(installed) = telemetry::installed() else {
+        return Err(Problem::metrics_off());
+    };
+    app.service.scrape(installed.per_agent).await?;
+    let sockets = &app.sockets;
+    telemetry::bus_clients(sockets.max - sockets.permits.available_permits().min(sockets.max));
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        installed.handle.render(),
+    )
+        .into_response())
 }
 
 async fn not_found() -> StatusCode {

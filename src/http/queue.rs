@@ -7,6 +7,7 @@ use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::auth::Caller;
+use super::openapi;
 use super::{json_object, AppState, Problem};
 use crate::lcm::fields::{describe, FieldError, Fields};
 use crate::lcm::json::{self, Object};
@@ -43,29 +44,35 @@ fn ack_request(map: &Object) -> Result<AckRequest, FieldError> {
     })
 }
 
+#[utoipa::path(post, path = "/v1/queue/lease", tag = "dialers", security(("token" = ["dialer"])),
+    request_body(content = openapi::LeaseBody, content_type = "application/json"),
+    responses((status = 200, description = "The events leased, maybe none", body = Leased), openapi::Refusals))]
 pub async fn lease(State(app): State<AppState>, body: Bytes) -> Result<Json<Leased>, Problem> {
     let request = lease_request(&json_object(&body)?)?;
     let events = app.service.lease(request).await?;
     Ok(Json(Leased { events }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Leased {
     events: Vec<Event>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Acked {
     acked: Vec<i64>,
     ignored: Vec<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Released {
     released: Vec<i64>,
     ignored: Vec<i64>,
 }
 
+#[utoipa::path(post, path = "/v1/queue/ack", tag = "dialers", security(("token" = ["dialer"])),
+    request_body(content = openapi::SettleBody, content_type = "application/json"),
+    responses((status = 200, description = "Done for good; ids not held are ignored", body = Acked), openapi::Refusals))]
 pub async fn ack(State(app): State<AppState>, body: Bytes) -> Result<Json<Acked>, Problem> {
     let request = ack_request(&json_object(&body)?)?;
     let settled = app.service.ack(request).await?;
@@ -75,6 +82,9 @@ pub async fn ack(State(app): State<AppState>, body: Bytes) -> Result<Json<Acked>
     }))
 }
 
+#[utoipa::path(post, path = "/v1/queue/nack", tag = "dialers", security(("token" = ["dialer"])),
+    request_body(content = openapi::SettleBody, content_type = "application/json"),
+    responses((status = 200, description = "Available again", body = Released), openapi::Refusals))]
 pub async fn nack(State(app): State<AppState>, body: Bytes) -> Result<Json<Released>, Problem> {
     let request = ack_request(&json_object(&body)?)?;
     let settled = app.service.nack(request).await?;
@@ -84,6 +94,10 @@ pub async fn nack(State(app): State<AppState>, body: Bytes) -> Result<Json<Relea
     }))
 }
 
+#[utoipa::path(post, path = "/v1/callbacks/{id}/attempts", tag = "dialers", security(("token" = ["dialer"])),
+    params(("id" = i64, Path, description = "The callback")),
+    request_body(content = openapi::AttemptBody, content_type = "application/json"),
+    responses((status = 200, description = "Recorded: connected completes, the others retry in the window", body = Callback), openapi::Refusals))]
 pub async fn attempt(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -104,6 +118,16 @@ pub async fn attempt(
 }
 
 /// A callback; a desktop token that names an agent reads only that agent's.
+#[utoipa::path(get, path = "/v1/callbacks/{id}", tag = "dialers",
+    security(("token" = ["reporting", "dialer", "supervisor", "desktop"])),
+    params(("id" = i64, Path, description = "The callback")),
+    responses((status = 200, description = "The callback", body = Callback,
+        links(
+            ("get" = (operation_id = "get_callback", parameters(("id" = "$response.body#/id")))),
+            ("cancel" = (operation_id = "cancel", parameters(("id" = "$response.body#/id")))),
+            ("attempt" = (operation_id = "attempt", parameters(("id" = "$response.body#/id")))),
+            ("reschedule" = (operation_id = "reschedule", parameters(("id" = "$response.body#/id")))),
+            ("reassign" = (operation_id = "reassign", parameters(("id" = "$response.body#/id")))))), openapi::Refusals))]
 pub async fn get_callback(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,

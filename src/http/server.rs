@@ -330,6 +330,7 @@ impl Connections {
         });
         open.slots.insert(id, Arc::clone(&state));
         *open.per_peer.entry(peer).or_default() += 1;
+        crate::telemetry::connections(1.0);
         Ok(Slot {
             state,
             connections: Arc::clone(this),
@@ -345,6 +346,7 @@ impl Drop for Slot {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         open.slots.remove(&self.state.id);
+        crate::telemetry::connections(-1.0);
         if self.state.evicting.load(Ordering::SeqCst) {
             open.evicting -= 1;
         }

@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::auth::Caller;
+use super::openapi;
 use super::queue::callback_id;
 use super::{json_object, AppState, Problem};
 use crate::lcm::fields::{quote, FieldError, Fields};
@@ -27,13 +28,32 @@ const REASON_MAX_CHARS: usize = 500;
 
 /// A page of callbacks; `next` is the cursor to pass as `after` for the following page,
 /// `null` after the last.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CallbackPage {
     callbacks: Vec<Callback>,
     next: Option<String>,
 }
 
 /// `GET /v1/callbacks`.
+#[utoipa::path(get, path = "/v1/callbacks", tag = "supervisors",
+    security(("token" = ["reporting", "supervisor", "desktop"])),
+    params(
+        ("user_id" = Option<String>, Query, description = "One agent's"),
+        ("state" = Option<String>, Query, description = "States, comma-separated or repeated: scheduled, due, leased, completed, expired, cancelled, superseded"),
+        ("account" = Option<String>, Query, description = "One contact's (AccountNumber)"),
+        ("from" = Option<String>, Query, description = "Windows starting at or after: RFC 3339, or a date YYYY-MM-DD in tz"),
+        ("to" = Option<String>, Query, description = "Windows starting before: RFC 3339, or a date (its whole day)"),
+        ("tz" = Option<String>, Query, description = "The IANA zone of dates (default --timezone)"),
+        ("personal" = Option<bool>, Query, description = "Personal callbacks only (true) or the others"),
+        ("limit" = Option<i64>, Query, description = "Rows per page, 1 to 1,000 (default 100)"),
+        ("after" = Option<String>, Query, description = "The previous page's next")),
+    responses((status = 200, description = "A page, by window start then id", body = CallbackPage,
+        links(
+            ("get" = (operation_id = "get_callback", parameters(("id" = "$response.body#/callbacks/0/id")))),
+            ("cancel" = (operation_id = "cancel", parameters(("id" = "$response.body#/callbacks/0/id")))),
+            ("attempt" = (operation_id = "attempt", parameters(("id" = "$response.body#/callbacks/0/id")))),
+            ("reschedule" = (operation_id = "reschedule", parameters(("id" = "$response.body#/callbacks/0/id")))),
+            ("reassign" = (operation_id = "reassign", parameters(("id" = "$response.body#/callbacks/0/id")))))), openapi::Refusals))]
 pub async fn find(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -53,6 +73,19 @@ pub async fn find(
 }
 
 /// `GET /v1/agents/{UserID}/callbacks`: the same, for one agent.
+#[utoipa::path(get, path = "/v1/agents/{user_id}/callbacks", tag = "supervisors",
+    security(("token" = ["reporting", "supervisor", "desktop"])),
+    params(
+        ("user_id" = String, Path, description = "The agent"),
+        ("state" = Option<String>, Query, description = "States, comma-separated or repeated"),
+        ("account" = Option<String>, Query, description = "One contact's (AccountNumber)"),
+        ("from" = Option<String>, Query, description = "RFC 3339, or a date YYYY-MM-DD in tz"),
+        ("to" = Option<String>, Query, description = "RFC 3339, or a date (its whole day)"),
+        ("tz" = Option<String>, Query, description = "The IANA zone of dates"),
+        ("personal" = Option<bool>, Query, description = "Personal callbacks only, or the others"),
+        ("limit" = Option<i64>, Query, description = "Rows per page, 1 to 1,000"),
+        ("after" = Option<String>, Query, description = "The previous page's next")),
+    responses((status = 200, description = "A page of the agent's callbacks", body = CallbackPage), openapi::Refusals))]
 pub async fn find_for_agent(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -283,6 +316,10 @@ fn actor(caller: Option<Extension<Caller>>, f: Option<&Fields>) -> Result<Actor,
 
 /// `POST /v1/callbacks/{id}/reschedule`: `StartDate`, `StartTime`, `EndDate`, `EndTime` as
 /// in the LCM messages, an optional `TimeZone` and `reason`.
+#[utoipa::path(post, path = "/v1/callbacks/{id}/reschedule", tag = "supervisors", security(("token" = ["supervisor"])),
+    params(("id" = i64, Path, description = "The callback")),
+    request_body(content = openapi::RescheduleBody, content_type = "application/json"),
+    responses((status = 200, description = "Moved to the new window", body = Callback), openapi::Refusals))]
 pub async fn reschedule(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -299,6 +336,10 @@ pub async fn reschedule(
 }
 
 /// `POST /v1/callbacks/{id}/reassign` `{"UserID": "..."}`.
+#[utoipa::path(post, path = "/v1/callbacks/{id}/reassign", tag = "supervisors", security(("token" = ["supervisor"])),
+    params(("id" = i64, Path, description = "The callback")),
+    request_body(content = openapi::ReassignBody, content_type = "application/json"),
+    responses((status = 200, description = "Given to the agent", body = Callback), openapi::Refusals))]
 pub async fn reassign(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -313,13 +354,17 @@ pub async fn reassign(
     Ok(Json(app.service.reassign(id, to, actor).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MovedReply {
     moved: usize,
     ids: Vec<i64>,
 }
 
 /// `POST /v1/agents/{UserID}/callbacks/reassign` `{"to": "...", "state": [...]}`.
+#[utoipa::path(post, path = "/v1/agents/{user_id}/callbacks/reassign", tag = "supervisors", security(("token" = ["supervisor"])),
+    params(("user_id" = String, Path, description = "The agent whose callbacks move")),
+    request_body(content = openapi::ReassignAllBody, content_type = "application/json"),
+    responses((status = 200, description = "Moved, in one transaction", body = MovedReply), openapi::Refusals))]
 pub async fn reassign_all(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -360,6 +405,10 @@ pub async fn reassign_all(
 }
 
 /// `POST /v1/callbacks/{id}/cancel`, with no body or `{"reason": "..."}`.
+#[utoipa::path(post, path = "/v1/callbacks/{id}/cancel", tag = "supervisors", security(("token" = ["dialer", "supervisor"])),
+    params(("id" = i64, Path, description = "The callback")),
+    request_body(content = Option<openapi::ReasonBody>, content_type = "application/json"),
+    responses((status = 200, description = "Cancelled", body = Callback), openapi::Refusals))]
 pub async fn cancel(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -378,6 +427,14 @@ fn account_in_path(text: String) -> Result<AccountNumber, Problem> {
 }
 
 /// `PUT /v1/dnc/{AccountNumber}`: 201 when added, 200 when it was listed already.
+#[utoipa::path(put, path = "/v1/dnc/{account}", tag = "supervisors", security(("token" = ["supervisor"])),
+    params(("account" = String, Path, description = "The contact (AccountNumber)")),
+    request_body(content = Option<openapi::ReasonBody>, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Listed; its live callback, if any, ended", body = Listing, links(
+            ("unlist" = (operation_id = "delete_dnc", parameters(("account" = "$response.body#/AccountNumber")))))),
+        (status = 200, description = "Already listed", body = Listing),
+        openapi::Refusals))]
 pub async fn put_dnc(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -397,7 +454,7 @@ pub async fn put_dnc(
     Ok((status, Json(listing)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Unlisted {
     #[serde(rename = "AccountNumber")]
     account_number: AccountNumber,
@@ -405,6 +462,9 @@ pub struct Unlisted {
 }
 
 /// `DELETE /v1/dnc/{AccountNumber}`: 404 when it was not listed.
+#[utoipa::path(delete, path = "/v1/dnc/{account}", tag = "supervisors", security(("token" = ["supervisor"])),
+    params(("account" = String, Path, description = "The contact (AccountNumber)")),
+    responses((status = 200, description = "No longer listed", body = Unlisted), openapi::Refusals))]
 pub async fn delete_dnc(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -419,13 +479,18 @@ pub async fn delete_dnc(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DncPage {
     dnc: Vec<Listing>,
     next: Option<String>,
 }
 
 /// `GET /v1/dnc?after=&limit=`, in AccountNumber order.
+#[utoipa::path(get, path = "/v1/dnc", tag = "supervisors", security(("token" = ["reporting", "supervisor"])),
+    params(
+        ("limit" = Option<i64>, Query, description = "Rows per page, 1 to 1,000 (default 100)"),
+        ("after" = Option<String>, Query, description = "The previous page's next")),
+    responses((status = 200, description = "A page, by AccountNumber", body = DncPage), openapi::Refusals))]
 pub async fn list_dnc(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
+use super::openapi;
 use super::{json_object, AppState, Problem};
 use crate::lcm::fields::{describe, FieldError, Fields};
 use crate::lcm::json::Value;
@@ -17,6 +18,9 @@ use crate::store::telephony::Call;
 /// The most modes one contact may have.
 const MODES_MAX: usize = 16;
 
+#[utoipa::path(post, path = "/v1/agents/{user_id}/login", tag = "telephony", security(("token" = ["telephony"])),
+    params(("user_id" = String, Path, description = "The agent")),
+    responses((status = 200, description = "Logged in", body = Login), openapi::Refusals))]
 pub async fn login(
     State(app): State<AppState>,
     Path(user_id): Path<String>,
@@ -26,6 +30,9 @@ pub async fn login(
     Ok(Json(Login::new(user, true)))
 }
 
+#[utoipa::path(post, path = "/v1/agents/{user_id}/logout", tag = "telephony", security(("token" = ["telephony"])),
+    params(("user_id" = String, Path, description = "The agent")),
+    responses((status = 200, description = "Logged out", body = Login), openapi::Refusals))]
 pub async fn logout(
     State(app): State<AppState>,
     Path(user_id): Path<String>,
@@ -38,6 +45,13 @@ pub async fn logout(
 /// `201` for a new call, `200` when the same call was already registered. Optional:
 /// `CampaignID` and `ContactID` (strings or whole numbers), and `modes`, the contact's numbers
 /// (`[{"ModeID": 1, "Description": "Mobile", "CValue": "+15551234567"}]`).
+#[utoipa::path(post, path = "/v1/calls", tag = "telephony", security(("token" = ["telephony"])),
+    request_body(content = openapi::CallBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Registered and active", body = CallReply, links(
+            ("end" = (operation_id = "end_call", parameters(("callid" = "$response.body#/call/callid")))))),
+        (status = 200, description = "Already registered, the same", body = CallReply),
+        openapi::Refusals))]
 pub async fn register_call(
     State(app): State<AppState>,
     body: Bytes,
@@ -101,6 +115,9 @@ fn modes(items: &[Value]) -> Result<Vec<Mode>, FieldError> {
         .collect()
 }
 
+#[utoipa::path(post, path = "/v1/calls/{callid}/end", tag = "telephony", security(("token" = ["telephony"])),
+    params(("callid" = String, Path, description = "The call")),
+    responses((status = 200, description = "Ended", body = CallReply), openapi::Refusals))]
 pub async fn end_call(
     State(app): State<AppState>,
     Path(callid): Path<String>,
@@ -109,7 +126,7 @@ pub async fn end_call(
     Ok(Json(CallReply::new(call)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Login {
     success: bool,
     #[serde(rename = "UserID")]
@@ -127,7 +144,7 @@ impl Login {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CallReply {
     success: bool,
     call: Call,

@@ -57,7 +57,7 @@ impl LcmError {
 }
 
 /// The `error` object of every refusal, LCM or REST, with its members in this order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorObject {
     /// `WS_Error` for anything the client can fix, as the vendor's table has it;
     /// `Server_Error` when the service itself failed.

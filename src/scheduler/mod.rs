@@ -15,6 +15,7 @@ use crate::policy::Policy;
 use crate::signals::Signals;
 use crate::store::lifecycle::{self, Applied};
 use crate::store::{events, Store, StoreError};
+use crate::telemetry;
 
 /// The most callbacks or leases handled in one tick. Small, so that dialers' leases (and
 /// requests) interleave with a burst's bookkeeping instead of waiting behind all of it; the
@@ -113,6 +114,10 @@ impl Scheduler {
         if outcome.made_events_ready() {
             self.signals.events_ready();
         }
+        telemetry::tick(
+            outcome.dead_lettered,
+            outcome.next_wake.map(|at| at.timestamp_millis()),
+        );
         Ok(outcome)
     }
 

@@ -7,6 +7,7 @@ use super::{Error, Service};
 use crate::lifecycle::{decide, AttemptResult};
 use crate::store::callbacks::{self, Callback};
 use crate::store::lifecycle;
+use crate::telemetry;
 
 /// An attempt recorded: the callback as it is now, and when the scheduler must next look at
 /// it (`None` once it is finished).
@@ -40,9 +41,8 @@ impl Service {
         self.signals.schedule(next_at);
         // An attempt that expired the callback put an `expired` event on the queue.
         self.signals.events_ready();
-        Ok(Attempted {
-            callback: self.callback(id).await?,
-            next_at,
-        })
+        let callback = self.callback(id).await?;
+        telemetry::attempt(result, &callback.user_id);
+        Ok(Attempted { callback, next_at })
     }
 }

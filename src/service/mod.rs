@@ -18,6 +18,7 @@ mod health;
 pub mod outcome;
 pub mod queue;
 pub mod reads;
+mod scrape;
 pub mod supervise;
 pub mod telephony;
 

@@ -10,7 +10,9 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Error, Service};
 use crate::lcm::UserId;
+use crate::lifecycle::EventKind;
 use crate::store::events::{self, Event};
+use crate::telemetry;
 
 /// The most events one lease or ack may carry.
 pub const MAX_BATCH: i64 = 1000;
@@ -90,6 +92,15 @@ impl Service {
                 })
                 .await?;
             if !leased.is_empty() || tokio::time::Instant::now() >= deadline {
+                let now_ms = self.clock.now().timestamp_millis();
+                for event in leased
+                    .iter()
+                    .filter(|e| e.first_lease && e.kind == EventKind::Redial)
+                {
+                    let opened = event.window_start.timestamp_millis();
+                    let agent = event.personal.then_some(&event.user_id);
+                    telemetry::first_lease(now_ms - opened, agent);
+                }
                 return Ok(leased);
             }
             if waiting.is_none() {

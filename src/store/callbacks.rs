@@ -9,7 +9,7 @@ use crate::lifecycle::CallbackState;
 use crate::zone::{serialize_utc, Zone};
 
 /// A callback as the API shows it (contract section 5).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Callback {
     pub id: i64,
     /// As shown: `leased` while a dialer holds its redial.
@@ -22,8 +22,10 @@ pub struct Callback {
     #[serde(rename = "UserID")]
     pub user_id: UserId,
     #[serde(serialize_with = "serialize_utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub window_start: DateTime<Utc>,
     #[serde(serialize_with = "serialize_utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub window_end: DateTime<Utc>,
     pub timezone: Zone,
     /// As the request sent them, `DD/MM/YYYY HH:mm`.

@@ -10,11 +10,12 @@ use crate::lcm::AccountNumber;
 use crate::zone::serialize_utc;
 
 /// A contact on the list, with who put it there and how.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Listing {
     #[serde(rename = "AccountNumber")]
     pub account_number: AccountNumber,
     #[serde(serialize_with = "serialize_utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub since: DateTime<Utc>,
     /// The token's name, when listed by hand.
     pub added_by: Option<String>,

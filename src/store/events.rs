@@ -13,7 +13,7 @@ use crate::lifecycle::{EndReason, EventKind};
 use crate::zone::{serialize_utc, Zone};
 
 /// What a dialer receives (contract section 5).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Event {
     pub id: i64,
     #[serde(rename = "type")]
@@ -34,8 +34,10 @@ pub struct Event {
     /// RFC 3339 on the wire, written when the reply is (the writer, which reads events inside
     /// its transaction, does no formatting).
     #[serde(serialize_with = "serialize_utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub window_start: DateTime<Utc>,
     #[serde(serialize_with = "serialize_utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub window_end: DateTime<Utc>,
     pub timezone: Zone,
     pub attempt: i64,
@@ -45,11 +47,14 @@ pub struct Event {
     /// The number to dial, when the contact's modes name it (`POST /v1/calls`).
     #[serde(rename = "CValue", skip_serializing_if = "Option::is_none")]
     pub cvalue: Option<String>,
+    /// Whether this lease is the event's first (the callback SLA's first lease, for metrics).
+    #[serde(skip)]
+    pub first_lease: bool,
 }
 
 const EVENT_COLUMNS: &str = "e.id, e.type, e.callback_id, d.callid, d.account_number,
     d.callback_mode_id, e.user_id, e.personal, d.outcome_id, d.business_outcome, d.window_start,
-    d.window_end, d.timezone, e.attempt, d.reason, d.cvalue";
+    d.window_end, d.timezone, e.attempt, d.reason, d.cvalue, e.first_leased_at IS NULL";
 
 fn event_from_row(r: &Row<'_>) -> Result<Event, rusqlite::Error> {
     Ok(Event {
@@ -69,6 +74,7 @@ fn event_from_row(r: &Row<'_>) -> Result<Event, rusqlite::Error> {
         attempt: r.get(13)?,
         reason: r.get(14)?,
         cvalue: r.get(15)?,
+        first_lease: r.get(16)?,
     })
 }
 
@@ -207,7 +213,7 @@ pub fn lease(
                      JOIN event_details d ON d.event_id = e.id
                  WHERE {ready} AND e.personal = 0
                  ORDER BY e.available_at, e.id LIMIT ?2 + 0)
-             ORDER BY 17, 1 LIMIT ?2 + 0"
+             ORDER BY 18, 1 LIMIT ?2 + 0"
         ),
     };
     let mut events = conn

@@ -147,6 +147,7 @@ pub fn supersede(
              WHERE id = ?1"
         ))?
         .execute(params![old, now.timestamp_millis()])?;
+        crate::telemetry::pending::ended(CallbackState::Superseded, None);
         events::withdraw(conn, old, Withdraw::Open, now)?;
         bus::callback_changed(conn, old, Change::Superseded, now)?;
     }
@@ -355,6 +356,8 @@ pub fn advance(
         }
         Step::Stage { open } => {
             stage(conn, cb, now)?;
+            // Leasable at the window's opening if written ahead, else from this commit.
+            crate::telemetry::pending::leasable(now.timestamp_millis() - cb.open_at);
             if open {
                 Applied::Open
             } else {
@@ -530,6 +533,7 @@ pub fn record_attempt(
                  WHERE id = ?1"
             ))?
             .execute(params![cb.id, EndReason::Connected])?;
+            crate::telemetry::pending::ended(CallbackState::Completed, Some(EndReason::Connected));
             bus::callback_changed(conn, cb.id, Change::Completed(EndReason::Connected), now)?;
             Ok(None)
         }
@@ -576,6 +580,7 @@ fn end(
         ))?
         .execute(params![id, reason, now.timestamp_millis(), state])?;
     if ended > 0 {
+        crate::telemetry::pending::ended(state, Some(reason));
         events::withdraw(conn, id, Withdraw::Open, now)?;
         let change = match state {
             CallbackState::Expired => Change::Expired(reason),

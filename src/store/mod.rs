@@ -13,6 +13,7 @@ mod checkpoint;
 pub mod contacts;
 pub mod dnc;
 pub mod events;
+pub mod gauges;
 pub mod lifecycle;
 pub mod lists;
 pub mod outcomes;
@@ -207,6 +208,16 @@ impl Store {
     }
 
     /// Runs `op` on a read connection, off the async threads.
+    /// Write requests waiting for the writer.
+    pub fn write_queue_depth(&self) -> usize {
+        self.writer.depth()
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.readers.path
+    }
+
     pub async fn read<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,

@@ -8,7 +8,7 @@ use crate::lcm::{AccountNumber, CallId, UserId};
 use crate::lifecycle::CallState;
 
 /// A call as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Call {
     pub callid: CallId,
     #[serde(rename = "AccountNumber")]

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use super::bus;
 use super::checkpoint::Checkpoints;
 use super::StoreError;
+use crate::telemetry;
 
 /// One request in a group: run once inside the group's transaction, answered once after the
 /// commit.
@@ -145,6 +146,11 @@ pub fn spawn(
 }
 
 impl WriterHandle {
+    /// Requests sent and not yet taken by the writer.
+    pub fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Runs `op` in the writer's next group and answers once that group is committed. An `Err`
     /// from `op` rolls back everything `op` did and nothing else. When the queue is full the
     /// request is refused at once ([`StoreError::Busy`]) instead of waiting: a client told to
@@ -336,6 +342,7 @@ impl Waiting {
 
 #[tracing::instrument(level = "debug", skip_all, fields(requests = group.len()))]
 fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn Job>>) {
+    let started = std::time::Instant::now();
     let failed = match conn.execute_batch("BEGIN IMMEDIATE") {
         Err(e) => Some(StoreError::from(e)),
         Ok(()) => match run_group(conn, group) {
@@ -351,6 +358,8 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn Job>>) {
             }
         },
     };
+    telemetry::pending::settle(failed.is_none());
+    telemetry::group(group.len(), started.elapsed(), failed.is_none());
     for job in group.drain(..) {
         job.answer(failed.clone());
     }
