@@ -106,6 +106,25 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
     ("PUT", "/v1/dnc/acct-1", &[SUPERVISOR]),
     ("DELETE", "/v1/dnc/acct-2", &[SUPERVISOR]),
     ("GET", "/metrics", &[REPORTING]),
+    (
+        "GET",
+        "/v1/callbacks/1/history",
+        &[REPORTING, DIALER, SUPERVISOR, AGENT_DESKTOP],
+    ),
+    ("GET", "/v1/overview", &[REPORTING, SUPERVISOR]),
+    ("GET", "/v1/reports/sla", &[REPORTING, SUPERVISOR]),
+    (
+        "GET",
+        "/v1/whoami",
+        &[
+            DESKTOP,
+            TELEPHONY,
+            DIALER,
+            REPORTING,
+            SUPERVISOR,
+            AGENT_DESKTOP,
+        ],
+    ),
 ];
 
 #[tokio::test]
@@ -130,6 +149,23 @@ async fn each_route_answers_its_role_and_admin_and_no_other() {
         (200, &json!("ok")),
         "health is open"
     );
+}
+
+/// The page shows only what a token may use: it asks who the token is.
+#[tokio::test]
+async fn whoami_names_the_token_and_its_roles() {
+    let app = secured().await;
+    let (status, me) = call(&app, "GET", "/v1/whoami", Some(SUPERVISOR)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        me,
+        json!({"name": "maria", "roles": ["supervisor"], "agent": null})
+    );
+    let (_, me) = call(&app, "GET", "/v1/whoami", Some(AGENT_DESKTOP)).await;
+    assert_eq!(me["roles"], json!(["desktop"]));
+    assert_eq!(me["agent"], "testagent");
+    let (status, _) = call(&app, "GET", "/v1/whoami", None).await;
+    assert_eq!(status, 401);
 }
 
 #[tokio::test]

@@ -108,6 +108,15 @@ impl Identity {
     pub fn has(&self, role: Role) -> bool {
         self.roles & role.bit() != 0
     }
+
+    /// The names of its roles.
+    pub fn role_names(&self) -> Vec<&'static str> {
+        Role::ALL
+            .into_iter()
+            .filter(|r| self.has(*r))
+            .map(Role::name)
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for Tokens {

@@ -146,6 +146,11 @@ impl Problem {
         )
     }
 
+    /// A path segment naming something that does not exist, with what does.
+    pub fn not_found_named(field: &'static str, detail: String) -> Self {
+        Self::refused(StatusCode::NOT_FOUND, "Not found.", detail, Some(field))
+    }
+
     /// A file of the supervisor page that does not exist.
     pub fn no_such_file(name: &str) -> Self {
         Self::refused(

@@ -9,6 +9,7 @@ mod error;
 mod lcm;
 mod log;
 pub mod openapi;
+mod overview;
 mod queue;
 pub mod server;
 mod supervise;
@@ -85,6 +86,16 @@ const FINDER: Access = Access::Roles(&[Role::Reporting, Role::Supervisor, Role::
 const SUPERVISOR: Access = Access::Roles(&[Role::Supervisor]);
 const CANCELLER: Access = Access::Roles(&[Role::Dialer, Role::Supervisor]);
 const DNC_READER: Access = Access::Roles(&[Role::Reporting, Role::Supervisor]);
+/// The overview and the reports: counts and figures, no contact's details.
+const WATCHER: Access = Access::Roles(&[Role::Reporting, Role::Supervisor]);
+/// Any known token.
+const ANYONE: Access = Access::Roles(&[
+    Role::Desktop,
+    Role::Telephony,
+    Role::Dialer,
+    Role::Reporting,
+    Role::Supervisor,
+]);
 /// Unknown paths: only an admin learns that they do not exist.
 const ADMIN: Access = Access::Roles(&[]);
 
@@ -156,6 +167,10 @@ pub fn endpoints() -> Vec<Endpoint> {
         at("/v1/calls/{callid}/end", POST, rest(TELEPHONY)).to(post(telephony::end_call)),
         at("/v1/callbacks", GET, rest(FINDER)).to(get(supervise::find)),
         at("/v1/callbacks/{id}", GET, rest(READER)).to(get(queue::get_callback)),
+        at("/v1/callbacks/{id}/history", GET, rest(READER)).to(get(overview::history)),
+        at("/v1/overview", GET, rest(WATCHER)).to(get(overview::overview)),
+        at("/v1/reports/{report}", GET, rest(WATCHER)).to(get(overview::report)),
+        at("/v1/whoami", GET, rest(ANYONE)).to(get(overview::whoami)),
         at("/v1/callbacks/{id}/attempts", POST, rest(DIALER)).to(post(queue::attempt)),
         at("/v1/callbacks/{id}/cancel", POST, rest(CANCELLER)).to(post(supervise::cancel)),
         at("/v1/callbacks/{id}/reschedule", POST, rest(SUPERVISOR)).to(post(supervise::reschedule)),

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use clap::{Args, Subcommand, ValueEnum};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::clock::Clock;
+use crate::lcm::fields::FieldError;
 use crate::lcm::{AccountNumber, UserId};
 use crate::lifecycle::CallbackState;
 use crate::store::callbacks::{self, Filter};
@@ -185,22 +187,49 @@ pub fn run(args: &ReportArgs, clock: &Clock, out: &mut impl Write) -> anyhow::Re
 
 /// The range from `--from`/`--to`, today by default.
 fn range(args: &ReportArgs, clock: &Clock) -> anyhow::Result<Range> {
-    let today = clock.now().with_timezone(&args.tz).date_naive();
-    let from_text = args.from.clone().unwrap_or_else(|| today.to_string());
-    let from = range_end(&from_text, args.tz, Bound::From).with_context(|| {
-        format!("--from {from_text:?} is neither a date YYYY-MM-DD nor an RFC 3339 instant")
+    range_of(
+        args.from.as_deref(),
+        args.to.as_deref(),
+        args.tz,
+        clock.now(),
+    )
+    .map_err(|e| anyhow::anyhow!("--{}", e.detail))
+}
+
+/// The range a report covers: `from` and `to` are dates `YYYY-MM-DD` in `zone` (`to`
+/// included) or RFC 3339 instants (`to` excluded); without `from`, today; without `to`, the
+/// day or instant `from` names. The same rule for `redial report` and `GET /v1/reports/...`.
+pub fn range_of(
+    from: Option<&str>,
+    to: Option<&str>,
+    zone: Tz,
+    now: DateTime<Utc>,
+) -> Result<Range, FieldError> {
+    let today = now.with_timezone(&zone).date_naive().to_string();
+    let from_text = from.unwrap_or(&today);
+    let start = range_end(from_text, zone, Bound::From).ok_or_else(|| {
+        FieldError::new(
+            "from",
+            format!("from {from_text:?} is neither a date YYYY-MM-DD nor an RFC 3339 instant"),
+        )
     })?;
-    let to_text = args.to.clone().unwrap_or(from_text);
-    let to = range_end(&to_text, args.tz, Bound::To).with_context(|| {
-        format!("--to {to_text:?} is neither a date YYYY-MM-DD nor an RFC 3339 instant")
+    let to_text = to.unwrap_or(from_text);
+    let end = range_end(to_text, zone, Bound::To).ok_or_else(|| {
+        FieldError::new(
+            "to",
+            format!("to {to_text:?} is neither a date YYYY-MM-DD nor an RFC 3339 instant"),
+        )
     })?;
-    if to <= from {
-        bail!("--to {to_text:?} is not after --from: the range is empty");
+    if end <= start {
+        return Err(FieldError::new(
+            "to",
+            format!("to {to_text:?} is not after from {from_text:?}: the range is empty"),
+        ));
     }
     Ok(Range {
-        from,
-        to,
-        zone: args.tz,
+        from: start,
+        to: end,
+        zone,
     })
 }
 

@@ -16,6 +16,7 @@ pub mod callbacks;
 mod error;
 mod health;
 pub mod outcome;
+pub mod overview;
 pub mod queue;
 pub mod reads;
 mod scrape;

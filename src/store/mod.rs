@@ -17,6 +17,7 @@ pub mod gauges;
 pub mod lifecycle;
 pub mod lists;
 pub mod outcomes;
+pub mod overview;
 pub mod purge;
 pub mod reports;
 pub mod schema;
