@@ -686,3 +686,17 @@ FROM (SELECT callbacks.*,
 
 -- step 13: dead letters counted for /metrics without reading the whole queue
 CREATE INDEX events_dead ON events (updated_at) WHERE state = 'dead';
+
+-- step 14: the relay to NATS JetStream: how far each stream has been published, and this
+-- database's instance name, which makes the message ids of its pushes unique across instances
+CREATE TABLE relay_marks (
+    stream      TEXT PRIMARY KEY,
+    -- Every push up to this bus_events id has been acknowledged by the stream.
+    mark        INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE instance (
+    only  INTEGER PRIMARY KEY CHECK (only = 1),
+    name  TEXT NOT NULL
+);
+INSERT INTO instance (only, name) VALUES (1, lower(hex(randomblob(8))));

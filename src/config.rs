@@ -10,6 +10,9 @@ use crate::dialer::DialerArgs;
 use crate::hours::CallingHours;
 use crate::http::server::Limits;
 use crate::policy::{Fallback, Policy};
+use crate::relay::stream::Wanted;
+use crate::relay::subject::Class;
+use crate::relay::RelayConfig;
 use crate::scheduler::housekeeping::parse_schedule;
 use crate::store::{StoreOptions, Synchronous};
 
@@ -199,9 +202,93 @@ pub struct Config {
     /// for two of these is closed, and so is one that takes longer than this to take a frame.
     #[arg(long, env = "REDIAL_BUS_PING", default_value = "30s", value_parser = duration(MILLISECOND, HOUR))]
     pub bus_ping: chrono::Duration,
+    /// Publish the bus's events to NATS JetStream at this URL (README: More than one box).
+    #[arg(long, env = "REDIAL_NATS", value_name = "URL")]
+    pub nats: Option<String>,
+    /// A NATS credentials file (JWT and seed), for --nats.
+    #[arg(long, env = "REDIAL_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// A NATS token, for --nats.
+    #[arg(long, env = "REDIAL_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// The JetStream stream the relay publishes to; created if missing.
+    #[arg(long, env = "REDIAL_NATS_STREAM", default_value = "REDIAL")]
+    pub nats_stream: String,
+    /// The first token of every subject the relay publishes (`redial.events.redial...`).
+    #[arg(long, env = "REDIAL_NATS_SUBJECT", default_value = "redial", value_parser = parse_subject_prefix)]
+    pub nats_subject: String,
+    /// What the relay publishes: redial, expired, outcomes, callbacks, agents (default: with
+    /// --dispatch nats, redial, expired and outcomes; else expired and outcomes).
+    #[arg(long, env = "REDIAL_NATS_PUBLISH", value_enum, value_delimiter = ',')]
+    pub nats_publish: Option<Vec<Class>>,
+    /// How long the stream keeps a message, when the relay creates it.
+    #[arg(long, env = "REDIAL_NATS_MAX_AGE", default_value = "7d", value_parser = duration(MINUTE, HUNDRED_YEARS))]
+    pub nats_max_age: chrono::Duration,
+    /// The stream's duplicate window, when the relay creates it: a message published again
+    /// within it (after a restart) is dropped by the server.
+    #[arg(long, env = "REDIAL_NATS_DUPLICATE_WINDOW", default_value = "2m", value_parser = duration(SECOND, WEEK))]
+    pub nats_duplicate_window: chrono::Duration,
+    /// The stream's replicas, when the relay creates it (3 in a three-node cluster).
+    #[arg(long, env = "REDIAL_NATS_REPLICAS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub nats_replicas: u32,
+    /// Who hands redials to dialers: `http` (POST /v1/queue/lease) or `nats` (the stream;
+    /// the HTTP lease then refuses, naming the stream). One at a time, so that no callback
+    /// is dialed twice.
+    #[arg(long, env = "REDIAL_DISPATCH", value_enum, default_value = "http")]
+    pub dispatch: Dispatch,
 }
 
 impl Config {
+    /// The relay's settings, if `--nats` is given; refuses flags that would hand redials to
+    /// two dispatchers, or to none.
+    pub fn relay(&self) -> Result<Option<RelayConfig>, String> {
+        let Some(url) = &self.nats else {
+            return match self.dispatch {
+                Dispatch::Nats => Err("--dispatch nats needs --nats URL".to_owned()),
+                Dispatch::Http => Ok(None),
+            };
+        };
+        let publish = self
+            .nats_publish
+            .clone()
+            .unwrap_or_else(|| match self.dispatch {
+                Dispatch::Nats => vec![Class::Redial, Class::Expired, Class::Outcomes],
+                Dispatch::Http => vec![Class::Expired, Class::Outcomes],
+            });
+        match (self.dispatch, publish.contains(&Class::Redial)) {
+            (Dispatch::Http, true) => {
+                return Err(
+                    "--nats-publish redial needs --dispatch nats: with --dispatch http \
+                            dialers lease redials over HTTP, and a callback must not be dialed \
+                            by two"
+                        .to_owned(),
+                )
+            }
+            (Dispatch::Nats, false) => {
+                return Err(
+                    "--dispatch nats hands redials to dialers through the stream, so \
+                            --nats-publish must include redial"
+                        .to_owned(),
+                )
+            }
+            _ => {}
+        }
+        Ok(Some(RelayConfig {
+            url: url.clone(),
+            creds: self.nats_creds.clone(),
+            token: self.nats_token.clone(),
+            stream: Wanted {
+                name: self.nats_stream.clone(),
+                prefix: self.nats_subject.clone(),
+                max_age: std_duration(self.nats_max_age),
+                duplicate_window: std_duration(self.nats_duplicate_window),
+                replicas: self.nats_replicas as usize,
+            },
+            publish,
+        }))
+    }
+
     /// Parses `serve`'s flags from `args` (without the program name and subcommand), with the
     /// same defaults as the command line.
     pub fn from_args<I, S>(args: I) -> Result<Self, clap::Error>
@@ -232,6 +319,13 @@ impl Config {
             fallback: self.pcb_fallback,
             fallback_after: self.pcb_fallback_after,
             complete_on_contact: self.complete_on_contact,
+            dispatch: match self.dispatch {
+                Dispatch::Http => None,
+                Dispatch::Nats => Some(format!(
+                    "stream {}, subjects {}.events.redial.>",
+                    self.nats_stream, self.nats_subject
+                )),
+            },
             calling_hours: CallingHours::new(self.calling_hours, self.calling_days),
         }
     }
@@ -270,6 +364,31 @@ fn default_http_threads() -> u16 {
 }
 
 /// A duration as `std` counts it; every duration flag is checked to be one.
+/// Who hands redials to dialers (`--dispatch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dispatch {
+    Http,
+    Nats,
+}
+
+/// A subject prefix: tokens of letters, digits, `-` and `_`, joined by dots.
+fn parse_subject_prefix(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.split('.').all(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a subject prefix: expected tokens of letters, digits, - and _ \
+             joined by dots, such as \"redial\" or \"site1.redial\""
+        ))
+    }
+}
+
 pub fn std_duration(d: chrono::Duration) -> std::time::Duration {
     d.to_std().unwrap_or_default()
 }

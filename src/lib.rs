@@ -21,7 +21,8 @@
 //! - [`signals`]: how commits wake the scheduler and long-polling dialers.
 //! - [`http`]: the routes, thin, and the connections they are served on.
 //! - [`bus`]: pushes to desktops and supervisor screens, from the outbox to the sockets.
-//! - [`dialer`]: the reference dialer, a working client of the queue.
+//! - [`relay`]: the bus's events published to NATS JetStream (`--nats`).
+//! - [`dialer`]: the reference dialer, a working client of the queue (over HTTP or NATS).
 //! - [`report`]: `redial report`, the callback SLA and other reports, read-only over the views.
 //! - [`telemetry`]: the Prometheus metrics, recorded where things happen, read at scrape.
 //! - [`logs`]: where log lines go and how JSON lines are written.
@@ -39,6 +40,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod memory;
 pub mod policy;
+pub mod relay;
 pub mod report;
 pub mod scheduler;
 pub mod service;
@@ -81,6 +83,11 @@ pub async fn serve(
              outcomes and read the queue; give --tokens FILE, or --insecure-no-auth to accept that"
         ),
     };
+    let relay_config = config.relay().map_err(anyhow::Error::msg)?;
+    if let Some(relay) = &relay_config {
+        // A stream that exists with settings the relay cannot publish to stops the start.
+        relay::check_at_start(relay).await?;
+    }
     // Read before anything starts, so that a bad file stops nothing half begun.
     let entries = config
         .outcomes
@@ -124,6 +131,20 @@ pub async fn serve(
     .await
     .context("cannot start the bus")?;
     workers.spawn(Arc::clone(&bus).run(stop.clone()));
+    let relay = relay_config.map(|config| {
+        let status = Arc::new(relay::Status::default());
+        workers.spawn(
+            relay::Relay {
+                store: service.store().clone(),
+                bus: Arc::clone(&bus),
+                clock: service.clock().clone(),
+                config,
+                status: Arc::clone(&status),
+            }
+            .run(stop.clone()),
+        );
+        status
+    });
     let sockets = http::bus::Sockets {
         bus,
         permits: Arc::new(tokio::sync::Semaphore::new(config.max_bus_clients as usize)),
@@ -139,6 +160,7 @@ pub async fn serve(
         body_timeout: std_duration(config.body_timeout),
         tokens,
         sockets,
+        relay,
     }));
     let stopping = stop.clone();
     http::server::serve(listener, router, config.connection_limits(), async move {

@@ -60,6 +60,9 @@ pub struct Policy {
     /// An outcome on another call for a contact ends its live callback as reached
     /// (`--complete-on-contact`).
     pub complete_on_contact: bool,
+    /// Where redials go when NATS hands them to dialers (`--dispatch nats`): the HTTP lease
+    /// then refuses, naming it. `None`: dialers lease over HTTP.
+    pub dispatch: Option<String>,
 }
 
 impl Default for Policy {
@@ -80,6 +83,7 @@ impl Default for Policy {
             fallback_after: Duration::minutes(15),
             max_long_polls: 512,
             complete_on_contact: true,
+            dispatch: None,
         }
     }
 }

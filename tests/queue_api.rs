@@ -292,13 +292,14 @@ fn dialer(app: &TestApp, consumer: &str) -> Dialer {
     Dialer::new(DialerArgs {
         url: app.base.clone(),
         token: None,
-        consumer: consumer.to_owned(),
+        consumer: Some(consumer.to_owned()),
         user_id: None,
         result: DialResult::Connected,
         batch: 10,
         lease_ms: 30_000,
         wait_ms: 30_000,
         max_events: None,
+        nats: Default::default(),
     })
     .unwrap()
 }

@@ -4,7 +4,7 @@
 //! cargo bench --bench load               # the full run (preloads of 10k, 100k and 1M)
 //! cargo bench --bench load -- --quick    # a small run, for CI: numbers not judged
 //! cargo bench --bench load -- --huge     # adds a preload of 10M (several GB of disk)
-//! cargo bench --bench load -- --only ingest   # one section: ingest, metrics, family, bus, supervise, growth, dispatch, hostile
+//! cargo bench --bench load -- --only ingest   # one section: ingest, metrics, relay, family, bus, supervise, growth, dispatch, hostile
 //! cargo bench --bench load -- --only burst    # the burst alone, five times (10k scheduled)
 //! cargo bench --bench load -- --only desktops # the bus's pushes to 1,000 desktops alone
 //! cargo bench --bench load -- --only growth --preloads 10000000   # chosen preload sizes
@@ -13,7 +13,8 @@
 //! ```
 //!
 //! One module per section: [`ingest`] (over HTTP, with [`baselines`] in the same run),
-//! [`metrics`] (what recording metrics costs ingest, on against off in turn),
+//! [`metrics`] (what recording metrics costs ingest, on against off in turn), [`relay`] (to
+//! NATS JetStream: throughput, the burst, ingest with it on),
 //! [`family`] (the LCM family's mixed workload and the personal-callback list), [`bus`] (the
 //! WebSocket bus: requests, and pushes to a thousand desktops), [`supervise`] (finding
 //! callbacks and `redial report` among a million),
@@ -36,6 +37,7 @@ mod ingest;
 mod lag;
 mod metrics;
 mod output;
+mod relay;
 mod supervise;
 
 /// The allocator the service runs with (`src/main.rs`), for the parts measured in process.
@@ -156,6 +158,11 @@ fn main() {
     }
     if plan.runs("metrics") {
         output::report_metrics(&metrics::metrics_cost(scratch.path(), &plan));
+    }
+    if plan.runs("relay") {
+        if let Some(figures) = relay::relay(scratch.path(), &plan) {
+            relay::report(&figures);
+        }
     }
     if plan.runs("family") {
         let mix = family::mixed_against_pcb(scratch.path(), &plan);

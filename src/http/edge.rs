@@ -61,8 +61,9 @@ pub enum Speaks {
 pub struct RouteEdge {
     pub edge: Arc<Edge>,
     pub route: Route,
-    /// The route's path template, its label in the metrics (`unmatched` for the fallback).
-    pub path: &'static str,
+    /// The route's request series, labelled with its path template (`unmatched` for the
+    /// fallback).
+    pub meters: Arc<telemetry::RouteMeters>,
 }
 
 /// The layer itself, from the outside in. It is one middleware, not four: each axum `from_fn`
@@ -81,12 +82,8 @@ pub async fn edge(State(at): State<RouteEdge>, request: Request, next: Next) -> 
     }
     let took = started.elapsed();
     log::request(&method, &path, &response, took);
-    telemetry::request(
-        at.path,
-        method_label(&method),
-        response.status().as_u16(),
-        took,
-    );
+    at.meters
+        .record(method_label(&method), response.status().as_u16(), took);
     response
 }
 

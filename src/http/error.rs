@@ -60,7 +60,10 @@ impl From<service::Error> for Problem {
             E::CallNotRegistered(_) | E::UnknownCallback(_) | E::NotListed(_) => {
                 StatusCode::NOT_FOUND
             }
-            E::CallConflict { .. } | E::Finished { .. } | E::NotPersonal(_) => StatusCode::CONFLICT,
+            E::CallConflict { .. }
+            | E::Finished { .. }
+            | E::NotPersonal(_)
+            | E::DispatchedByNats(_) => StatusCode::CONFLICT,
             E::Busy(_) | E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         if let E::Unavailable(cause) = &e {

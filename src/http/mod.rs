@@ -55,6 +55,8 @@ pub struct App {
     pub tokens: Option<Arc<auth::Tokens>>,
     /// The bus's sockets.
     pub sockets: bus::Sockets,
+    /// The relay to NATS, with `--nats`.
+    pub relay: Option<Arc<crate::relay::Status>>,
 }
 
 impl AppState {
@@ -200,7 +202,7 @@ pub fn router(state: AppState) -> Router {
     let guard = |path: &'static str, route: Route| RouteEdge {
         edge: Arc::clone(&edge),
         route,
-        path,
+        meters: Arc::new(telemetry::RouteMeters::new(path)),
     };
     let mut router = Router::new();
     for endpoint in endpoints() {
@@ -222,19 +224,34 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// 200 when the instance can do its work now; 503 with every reason why not.
+/// 200 when the instance can do its work now; 503 with every reason why not. With `--nats`,
+/// the relay's state beside, which does not make the instance unready: it takes requests
+/// and schedules while NATS is away, and catches up.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses(
         (status = 200, description = "Ready: the writer drains, the database has room, the scheduler keeps time", body = openapi::Health),
         (status = 503, description = "Not ready, with every reason", body = openapi::Health)))]
 async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    match app.service.readiness().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))),
+    let (status, mut body) = match app.service.readiness().await {
+        Ok(()) => (StatusCode::OK, serde_json::json!({"status": "ready"})),
         Err(reasons) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "not ready", "reasons": reasons})),
+            serde_json::json!({"status": "not ready", "reasons": reasons}),
         ),
+    };
+    if let Some(relay) = &app.relay {
+        let backlog = app.service.relay_backlog(relay.mark()).await;
+        let (behind, lag_ms) = backlog.unwrap_or((-1, -1));
+        body["relay"] = serde_json::json!({
+            "connected": relay.connected(),
+            "mark": relay.mark(),
+            "published": relay.published(),
+            "behind": behind,
+            "lag_seconds": lag_ms as f64 / 1000.0,
+            "problem": relay.problem(),
+        });
     }
+    (status, Json(body))
 }
 
 /// The Prometheus text format of every series (`crate::telemetry`), with the gauges read
@@ -248,6 +265,10 @@ async fn metrics(State(app): State<AppState>) -> Result<Response, Problem> {
         return Err(Problem::metrics_off());
     };
     app.service.scrape(installed.per_agent).await?;
+    if let Some(relay) = &app.relay {
+        let (behind, lag_ms) = app.service.relay_backlog(relay.mark()).await?;
+        telemetry::relay_state(relay.connected(), behind, lag_ms);
+    }
     let sockets = &app.sockets;
     telemetry::bus_clients(sockets.max - sockets.permits.available_permits().min(sockets.max));
     Ok((

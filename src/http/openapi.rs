@@ -223,6 +223,9 @@ pub struct Health {
     status: String,
     /// Why not ready.
     reasons: Option<Vec<String>>,
+    /// With `--nats`: `connected`, `mark`, `published`, `behind`, `lag_seconds`, `problem`.
+    #[schema(value_type = Option<Object>)]
+    relay: Option<serde_json::Value>,
 }
 
 #[derive(OpenApi)]

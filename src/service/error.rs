@@ -84,6 +84,8 @@ pub enum Error {
     SameAgent(UserId),
     #[error("AccountNumber {:?} is not on the do-not-call list", .0.as_str())]
     NotListed(AccountNumber),
+    #[error("this instance hands redials to dialers through NATS JetStream (--dispatch nats): consume {0} with a pull consumer (README: More than one box); POST /v1/queue/lease hands out nothing here")]
+    DispatchedByNats(String),
     /// The service is at a limit of its own; trying again shortly works.
     #[error("the service is busy, try again shortly: {0}")]
     Busy(String),
@@ -137,6 +139,7 @@ impl Error {
             Error::UnknownAgent(_) | Error::SameOwner { .. } => Some("UserID"),
             Error::SameAgent(_) => Some("to"),
             Error::NotListed(_) => Some("AccountNumber"),
+            Error::DispatchedByNats(_) => None,
             Error::Busy(_) | Error::Unavailable(_) => None,
         }
     }
@@ -157,6 +160,7 @@ impl Error {
             | Error::BeyondHorizon { .. } => "Invalid callback window.".to_owned(),
             Error::UnknownCallback(_) => "Unknown callback.".to_owned(),
             Error::Finished { .. } => "Callback already finished.".to_owned(),
+            Error::DispatchedByNats(_) => "Redials are dispatched through NATS.".to_owned(),
             _ => field_message(self.field().unwrap_or("request")),
         };
         ErrorObject::refused(message, self.to_string(), self.field())

@@ -64,6 +64,9 @@ impl Service {
     /// Leases up to `max` events. With `wait_ms` > 0 and nothing ready, waits until an event
     /// may have become ready (the scheduler or a nack says so) or the wait is over.
     pub async fn lease(&self, req: LeaseRequest) -> Result<Vec<Event>, Error> {
+        if let Some(elsewhere) = &self.policy.dispatch {
+            return Err(Error::DispatchedByNats(elsewhere.clone()));
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(req.wait_ms as u64);
         let req = Arc::new(req);
         let mut waiting: Option<OwnedSemaphorePermit> = None;

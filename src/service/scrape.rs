@@ -40,6 +40,19 @@ impl Service {
     }
 }
 
+impl Service {
+    /// How far behind the relay is, from its `mark`: pushes visible and not yet in the
+    /// stream, and how long (ms) the oldest of them has waited.
+    pub async fn relay_backlog(&self, mark: i64) -> Result<(i64, i64), Error> {
+        let now = self.clock.now();
+        let (behind, since) = self
+            .store
+            .read(move |conn| Ok(crate::store::relay::backlog(conn, mark, now)?))
+            .await?;
+        Ok((behind, since.map_or(0, |at| now.timestamp_millis() - at)))
+    }
+}
+
 /// The process's resident memory, from `/proc/self/statm` (0 where there is none).
 fn resident_bytes() -> u64 {
     let pages = std::fs::read_to_string("/proc/self/statm")

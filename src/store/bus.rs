@@ -355,7 +355,8 @@ pub fn purged_through(conn: &Connection) -> Result<i64, rusqlite::Error> {
         .query_row([], |r| r.get(0))
 }
 
-/// Deletes up to `batch` pushes visible before `cutoff`, remembering the highest id deleted.
+/// Deletes up to `batch` pushes visible before `cutoff` and relayed to every stream that
+/// relays them, remembering the highest id deleted.
 /// Returns how many went.
 pub fn purge_batch(
     conn: &Connection,
@@ -364,8 +365,12 @@ pub fn purge_batch(
 ) -> Result<usize, rusqlite::Error> {
     let last: Option<i64> = conn
         .prepare_cached(
-            "SELECT max(id) FROM (SELECT id FROM bus_events WHERE id < ?1 ORDER BY id
-                                  LIMIT ?2 + 0)",
+            // A push not yet relayed to a stream stays until it is (`relay_marks`).
+            "SELECT max(id) FROM (SELECT id FROM bus_events
+                                  WHERE id < ?1
+                                    AND id <= (SELECT coalesce(min(mark), 9223372036854775807)
+                                               FROM relay_marks)
+                                  ORDER BY id LIMIT ?2 + 0)",
         )?
         .query_row(params![first_id(cutoff.timestamp_millis()), batch], |r| {
             r.get(0)

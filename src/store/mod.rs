@@ -19,6 +19,7 @@ pub mod lists;
 pub mod outcomes;
 pub mod overview;
 pub mod purge;
+pub mod relay;
 pub mod reports;
 pub mod schema;
 mod sql;

@@ -2,6 +2,9 @@
 //! tests. It long-polls for events, prints one line per event, reports the chosen attempt
 //! result for each redial, and acks the batch. Delivery is at-least-once, so it remembers the
 //! ids it has handled and acks a redelivered one without dialing it twice (`Handled`).
+//! With `--nats` it takes redials from the JetStream stream instead ([`nats`]).
+
+pub mod nats;
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -20,9 +23,9 @@ pub struct DialerArgs {
     /// Bearer token with the `dialer` role, when the service checks tokens.
     #[arg(long, env = "REDIAL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// This dialer's name; leases and acks are held per consumer.
-    #[arg(long)]
-    pub consumer: String,
+    /// This dialer's name; leases and acks are held per consumer (HTTP).
+    #[arg(long, required_unless_present = "nats")]
+    pub consumer: Option<String>,
     /// Take only this agent's personal callbacks.
     #[arg(long)]
     pub user_id: Option<String>,
@@ -41,6 +44,8 @@ pub struct DialerArgs {
     /// Stop after handling this many events (default: run until interrupted).
     #[arg(long)]
     pub max_events: Option<u64>,
+    #[command(flatten)]
+    pub nats: nats::NatsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,6 +69,9 @@ impl DialResult {
 
 /// Runs the dialer until interrupted or `--max-events` is reached.
 pub async fn run(args: DialerArgs) -> anyhow::Result<()> {
+    if args.nats.nats.is_some() {
+        return nats::run(args).await;
+    }
     let max_events = args.max_events;
     let mut dialer = Dialer::new(args)?;
     let mut count = 0u64;
@@ -116,7 +124,7 @@ impl Dialer {
     pub async fn lease(&self) -> anyhow::Result<Vec<Value>> {
         let args = &self.args;
         let lease = json!({
-            "consumer": args.consumer, "max": args.batch, "lease_ms": args.lease_ms,
+            "consumer": args.consumer.as_deref().unwrap_or("dialer"), "max": args.batch, "lease_ms": args.lease_ms,
             "wait_ms": args.wait_ms, "user_id": args.user_id,
         });
         let reply = post(
@@ -142,28 +150,35 @@ impl Dialer {
             }
             let mut line = describe(event);
             if event["type"].as_str().and_then(EventKind::parse) == Some(EventKind::Redial) {
-                let result = self.args.result.as_str();
-                let url = format!(
-                    "{}/v1/callbacks/{}/attempts",
-                    self.base, event["callback_id"]
-                );
-                match post(&self.client, &url, &json!({"result": result})).await {
-                    Ok(callback) => line.push_str(&format!(
-                        " -> {result} (callback {})",
-                        callback["state"].as_str().unwrap_or("?")
-                    )),
-                    Err(e) => line.push_str(&format!(" -> not reported: {e}")),
-                }
+                line.push_str(&self.dial(event).await);
             }
             writeln!(out, "{line}")?;
             new += 1;
         }
         if !ids.is_empty() {
-            let ack = json!({"consumer": self.args.consumer, "ids": ids});
+            let ack =
+                json!({"consumer": self.args.consumer.as_deref().unwrap_or("dialer"), "ids": ids});
             let reply = post(&self.client, &format!("{}/v1/queue/ack", self.base), &ack).await?;
             self.handled.acked(&ids_in(&reply["acked"]));
         }
         Ok(new)
+    }
+
+    /// "Dials" the redial `event` and reports the attempt with `--result`; what happened,
+    /// for the event's line.
+    async fn dial(&self, event: &Value) -> String {
+        let result = self.args.result.as_str();
+        let url = format!(
+            "{}/v1/callbacks/{}/attempts",
+            self.base, event["callback_id"]
+        );
+        match post(&self.client, &url, &json!({"result": result})).await {
+            Ok(callback) => format!(
+                " -> {result} (callback {})",
+                callback["state"].as_str().unwrap_or("?")
+            ),
+            Err(e) => format!(" -> not reported: {e}"),
+        }
     }
 
     /// How many handled events the service has not yet confirmed as acked: those that may
