@@ -19,7 +19,7 @@ use redial::lcm::UserId;
 use redial::store::bulk::{self, Windows};
 use redial::store::{bus, open_write_connection, schema, telephony, Synchronous};
 
-use crate::ingest::{lcm_body, measure, register_calls, Cost, Load};
+use crate::ingest::{cpu_seconds, lcm_body, measure, register_calls, Cost, Load};
 use crate::{median, pct, process, tomorrow, Plan};
 
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
@@ -30,6 +30,8 @@ pub struct RelayFigures {
     /// The burst's lags, ms, sorted.
     pub burst: Vec<f64>,
     pub ingest: Vec<(bool, Load, Cost)>,
+    /// nats-server's CPU per request in the runs with the relay on, µs: on the same cores.
+    pub nats_cpu_us: Vec<f64>,
 }
 
 impl RelayFigures {
@@ -106,12 +108,13 @@ pub fn relay(scratch: &Path, plan: &Plan) -> Option<RelayFigures> {
         &runtime,
         if plan.quick { 1_000 } else { plan.burst },
     );
-    let ingest = ingest(scratch, plan);
+    let (ingest, nats_cpu_us) = ingest(scratch, plan);
     Some(RelayFigures {
         pushes,
         seconds,
         burst,
         ingest,
+        nats_cpu_us,
     })
 }
 
@@ -228,7 +231,7 @@ fn burst(scratch: &Path, runtime: &tokio::runtime::Runtime, n: i64) -> Vec<f64> 
 
 const ORDER: [bool; 6] = [false, true, true, false, false, true];
 
-fn ingest(scratch: &Path, plan: &Plan) -> Vec<(bool, Load, Cost)> {
+fn ingest(scratch: &Path, plan: &Plan) -> (Vec<(bool, Load, Cost)>, Vec<f64>) {
     let per_run = plan.ingest_requests;
     let total = per_run * ORDER.len() / 2;
     let (off_db, on_db) = (scratch.join("relay-off.db"), scratch.join("relay-on.db"));
@@ -240,6 +243,7 @@ fn ingest(scratch: &Path, plan: &Plan) -> Vec<(bool, Load, Cost)> {
     let day = tomorrow();
     let (mut next_off, mut next_on) = (0, 0);
     let mut runs = Vec::new();
+    let mut nats_cpu = Vec::new();
     for relay in ORDER {
         let (server, next) = if relay {
             (&on, &mut next_on)
@@ -250,12 +254,17 @@ fn ingest(scratch: &Path, plan: &Plan) -> Vec<(bool, Load, Cost)> {
             .map(|i| lcm_body(i, &day))
             .collect();
         *next += per_run;
+        let nats_before = cpu_seconds(nats.child.id());
         let (load, cost) = measure(server, &server.url("/v1/lcm"), bodies, 64);
+        if relay {
+            let spent = cpu_seconds(nats.child.id()) - nats_before;
+            nats_cpu.push(spent * 1e6 / load.requests as f64);
+        }
         runs.push((relay, load, cost));
     }
     off.terminate();
     on.terminate();
-    runs
+    (runs, nats_cpu)
 }
 
 pub fn report(r: &RelayFigures) {
@@ -291,7 +300,9 @@ pub fn report(r: &RelayFigures) {
     let (on, off) = (r.median_ingest(true), r.median_ingest(false));
     println!(
         "\nIngest with the relay publishing every outcome: {on:.0} req/s against {off:.0} \
-         without: **{:.2}×**.\n",
-        on / off
+         without: **{:.2}×**. nats-server used {:.0} µs of CPU per request on the same two \
+         cores (median of the runs with the relay).\n",
+        on / off,
+        median(&r.nats_cpu_us)
     );
 }

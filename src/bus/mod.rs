@@ -366,6 +366,17 @@ impl Bus {
         audience: Audience,
         after: Option<i64>,
     ) -> Result<(Subscription, i64), i64> {
+        self.join_with(audience, after, self.queue)
+    }
+
+    /// As [`Bus::join`], with a queue of `queue` frames: the relay's holds a whole burst of
+    /// windows opening at once, which a desktop's need not.
+    pub fn join_with(
+        self: &Arc<Self>,
+        audience: Audience,
+        after: Option<i64>,
+        queue: usize,
+    ) -> Result<(Subscription, i64), i64> {
         let mut hub = self.hub();
         let after = after.unwrap_or(hub.cursor);
         if after < hub.cursor {
@@ -374,7 +385,7 @@ impl Bus {
         if hub.subscribers.is_empty() {
             self.joined.notify_one();
         }
-        let (tx, rx) = mpsc::channel(self.queue);
+        let (tx, rx) = mpsc::channel(queue.max(1));
         let id = hub.next;
         hub.next += 1;
         match &audience {

@@ -8,8 +8,9 @@
 //! - **Exactly where.** [`subject::of`] names the subject and shapes the payload; a redial
 //!   carries its `deadline` (the window's end), since JetStream 2.9 cannot expire a message.
 //! - **Counted once acknowledged.** Publishes are pipelined, up to [`IN_FLIGHT`] awaiting
-//!   their PubAck; the mark moves over a push only when it and every push before it were
-//!   acknowledged, and is written to `relay_marks` every [`SAVE_EVERY`] and at shutdown.
+//!   their PubAck, all taken by one reply subscription; the mark moves over a push only when
+//!   it and every push before it were acknowledged, and is written to `relay_marks` every
+//!   [`SAVE_EVERY`] and at shutdown. A PubAck that takes over five seconds ends the session.
 //! - **Sent again, dropped by the server.** Each message has `Nats-Msg-Id` =
 //!   `<instance>.<push id>`: after a restart or a lost connection the relay publishes again
 //!   from its mark, and the stream drops what it already has within its duplicate window.
@@ -20,27 +21,27 @@ pub mod stream;
 pub mod subject;
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, context::ContextBuilder, message::PublishMessage};
-use futures_util::stream::FuturesOrdered;
+use async_nats::jetstream::{self, context::ContextBuilder};
 use futures_util::StreamExt;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Audience, Bus, Frame};
 use crate::clock::Clock;
+use crate::store::bus::split_envelope;
 use crate::store::{relay as marks, Store, StoreError};
 use crate::telemetry;
 use subject::Class;
 
 /// Publishes awaiting their PubAck at most.
 pub const IN_FLIGHT: usize = 1024;
+/// Pushes the relay's subscription to the hub holds: the largest burst of windows opening at
+/// one instant that it takes live; a larger one it reads from the store.
+const QUEUE: usize = 65_536;
 /// How often the mark is written while it moves.
 pub const SAVE_EVERY: Duration = Duration::from_millis(200);
 /// How long a PubAck may take before the connection is taken for lost.
@@ -169,8 +170,6 @@ pub struct Relay {
     pub status: Arc<Status>,
 }
 
-type Acked = Pin<Box<dyn Future<Output = (i64, Result<(), String>)> + Send>>;
-
 impl Relay {
     /// Relays until `stop`, reconnecting with back-off whenever NATS goes away.
     pub async fn run(self, stop: CancellationToken) {
@@ -207,13 +206,11 @@ impl Relay {
     /// One connection: publishes from the stored mark on until it is lost or `stop`.
     /// Returns why it ended, and whether it connected at all.
     async fn session(&self, stop: &CancellationToken) -> (Ended, bool) {
-        let js = match connect(&self.config).await {
-            Ok((client, js)) => {
-                *self.status.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
-                js
-            }
+        let (client, js) = match connect(&self.config).await {
+            Ok(connected) => connected,
             Err(why) => return (Ended::Lost(why), false),
         };
+        *self.status.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
         match stream::ensure(&js, &self.config.stream).await {
             Ok(()) => {}
             Err(e @ stream::StreamError::Conflict { .. }) => {
@@ -230,15 +227,28 @@ impl Relay {
             Ok(name) => name,
             Err(e) => return (Ended::Lost(e.to_string()), false),
         };
+        let inbox = client.new_inbox();
+        let acks = match client.subscribe(format!("{inbox}.*")).await {
+            Ok(acks) => acks,
+            Err(e) => {
+                return (
+                    Ended::Lost(format!("cannot subscribe to PubAcks: {e}")),
+                    false,
+                )
+            }
+        };
         self.status.mark.store(mark, Ordering::Relaxed);
         self.status.set_problem(None);
         tracing::info!(mark, stream = %self.config.stream.name, "the relay publishes");
         let mut pump = Pump {
             relay: self,
-            js,
+            client,
+            inbox,
+            acks,
             instance,
             source: Source::after(mark),
-            acks: FuturesOrdered::new(),
+            pending: VecDeque::new(),
+            next_token: 0,
             mark,
             saved: mark,
         };
@@ -249,13 +259,28 @@ impl Relay {
     }
 }
 
-/// One session's publishing.
+/// A push handed to NATS (or skipped) whose place in the line is not yet behind the mark.
+struct Pending {
+    id: i64,
+    /// The last token of its reply subject.
+    token: u64,
+    sent: Instant,
+    acked: bool,
+}
+
+/// One session's publishing. Every publish asks for its PubAck on `<inbox>.<token>`, and one
+/// subscription to `<inbox>.*` takes them all: no future or channel per message, which at a
+/// hundred thousand messages a second is most of what a publish would cost.
 struct Pump<'r> {
     relay: &'r Relay,
-    js: jetstream::Context,
+    client: async_nats::Client,
+    inbox: String,
+    acks: async_nats::Subscriber,
     instance: String,
     source: Source,
-    acks: FuturesOrdered<Acked>,
+    /// In push order; tokens increase by one from the front.
+    pending: VecDeque<Pending>,
+    next_token: u64,
     /// Every push up to here is in the stream.
     mark: i64,
     /// The mark as last written to the database.
@@ -270,18 +295,27 @@ impl Pump<'_> {
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => return self.drain().await,
-                Some((id, acked)) = self.acks.next(), if !self.acks.is_empty() => {
-                    if let Err(why) = acked {
-                        return Ended::Lost(why);
+                ack = self.acks.next() => match ack {
+                    Some(ack) => {
+                        if let Err(why) = self.acknowledged(&ack) {
+                            return Ended::Lost(why);
+                        }
                     }
-                    self.acknowledged(id);
-                }
+                    None => return Ended::Lost("the PubAck subscription ended".into()),
+                },
                 _ = save.tick() => {
+                    if let Some(front) = self.pending.front() {
+                        if !front.acked && front.sent.elapsed() > ACK_TIMEOUT {
+                            return Ended::Lost(format!(
+                                "no PubAck within {} s", ACK_TIMEOUT.as_secs()
+                            ));
+                        }
+                    }
                     if let Err(e) = self.save().await {
                         return Ended::Lost(e.to_string());
                     }
                 }
-                frame = self.source.next(&self.relay.bus), if self.acks.len() < IN_FLIGHT => {
+                frame = self.source.next(&self.relay.bus), if self.pending.len() < IN_FLIGHT => {
                     match frame {
                         Ok(frame) => {
                             if let Err(why) = self.publish(frame).await {
@@ -295,25 +329,61 @@ impl Pump<'_> {
         }
     }
 
-    /// At shutdown: waits a little for the acks in flight, so that the mark is as far on as
-    /// it can be (what is not acknowledged is published again at the next start).
+    /// At shutdown: waits a little for the PubAcks in flight, so that the mark is as far on
+    /// as it can be (what is not acknowledged is published again at the next start).
     async fn drain(&mut self) -> Ended {
         let deadline = tokio::time::sleep(Duration::from_secs(2));
         tokio::pin!(deadline);
-        loop {
+        while self.pending.iter().any(|p| !p.acked) {
             tokio::select! {
-                next = self.acks.next() => match next {
-                    Some((id, Ok(()))) => self.acknowledged(id),
-                    _ => return Ended::Stopped,
+                ack = self.acks.next() => match ack {
+                    Some(ack) => {
+                        if self.acknowledged(&ack).is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
                 },
-                _ = &mut deadline => return Ended::Stopped,
+                _ = &mut deadline => break,
             }
         }
+        Ended::Stopped
     }
 
-    fn acknowledged(&mut self, id: i64) {
-        self.mark = id;
-        self.relay.status.mark.store(id, Ordering::Relaxed);
+    /// A PubAck: its publish is done; the mark moves over every done push at the front.
+    fn acknowledged(&mut self, ack: &async_nats::Message) -> Result<(), String> {
+        let token: Option<u64> = ack
+            .subject
+            .as_str()
+            .rsplit('.')
+            .next()
+            .and_then(|t| t.parse().ok());
+        let (Some(token), Some(front)) = (token, self.pending.front()) else {
+            return Ok(());
+        };
+        let Some(at) = token.checked_sub(front.token) else {
+            return Ok(());
+        };
+        // `{"stream":"REDIAL","seq":N}`, or `{"error":{...}}`.
+        if ack.payload.windows(8).any(|w| w == b"\"error\":") {
+            return Err(format!(
+                "the stream refused a message: {}",
+                String::from_utf8_lossy(&ack.payload)
+            ));
+        }
+        if let Some(entry) = self.pending.get_mut(at as usize) {
+            if !entry.acked {
+                entry.acked = true;
+                self.relay.status.published.fetch_add(1, Ordering::Relaxed);
+                telemetry::relayed();
+            }
+        }
+        while self.pending.front().is_some_and(|p| p.acked) {
+            let done = self.pending.pop_front().expect("a front");
+            self.mark = done.id;
+        }
+        self.relay.status.mark.store(self.mark, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn save(&mut self) -> Result<(), StoreError> {
@@ -333,44 +403,56 @@ impl Pump<'_> {
         Ok(())
     }
 
-    /// Sends the push's message, if the relay publishes its class; its ack joins the line.
+    /// Sends the push's message, if the relay publishes its class; either way it takes its
+    /// place in the line.
     async fn publish(&mut self, frame: Frame) -> Result<(), String> {
         let id = frame.id;
-        let message = parse(&frame)
-            .and_then(|(kind, body)| subject::of(&self.relay.config.stream.prefix, &kind, &body))
-            .filter(|m| self.relay.config.publish.contains(&m.class));
+        let message = split_envelope(frame.text.as_str()).and_then(|(kind, raw)| {
+            let class = subject::class(kind)?;
+            if !self.relay.config.publish.contains(&class) {
+                return None;
+            }
+            subject::of_parts(&self.relay.config.stream.prefix, kind, raw)
+        });
+        let token = self.next_token;
+        self.next_token += 1;
         let Some(message) = message else {
-            // Not published: it counts as done once everything before it is.
-            self.acks.push_back(Box::pin(async move { (id, Ok(())) }));
+            // Not published: done once everything before it is.
+            self.pending.push_back(Pending {
+                id,
+                token,
+                sent: Instant::now(),
+                acked: true,
+            });
+            if self.pending.len() == 1 {
+                self.pending.clear();
+                self.mark = id;
+                self.relay.status.mark.store(id, Ordering::Relaxed);
+            }
             return Ok(());
         };
-        let payload = serde_json::to_vec(&message.payload).expect("a payload serializes");
-        let publish = PublishMessage::build()
-            .message_id(format!("{}.{id}", self.instance))
-            .payload(payload.into());
-        let pending = self
-            .js
-            .send_publish(message.subject, publish)
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            format!("{}.{id}", self.instance).as_str(),
+        );
+        self.client
+            .publish_with_reply_and_headers(
+                message.subject,
+                format!("{}.{token}", self.inbox),
+                headers,
+                message.payload.into(),
+            )
             .await
             .map_err(|e| format!("publish failed: {e}"))?;
-        let status = Arc::clone(&self.relay.status);
-        self.acks.push_back(Box::pin(async move {
-            let acked = pending.await.map(|_| {
-                status.published.fetch_add(1, Ordering::Relaxed);
-                telemetry::relayed();
-            });
-            (id, acked.map_err(|e| format!("no PubAck: {e}")))
-        }));
+        self.pending.push_back(Pending {
+            id,
+            token,
+            sent: Instant::now(),
+            acked: false,
+        });
         Ok(())
     }
-}
-
-/// A push's kind and message.
-fn parse(frame: &Frame) -> Option<(String, serde_json::Map<String, Value>)> {
-    let envelope: Value = serde_json::from_str(frame.text.as_str()).ok()?;
-    let kind = envelope.get("subtopic")?.as_str()?.to_owned();
-    let message = envelope.get("message")?.as_object()?.clone();
-    Some((kind, message))
 }
 
 /// The pushes after a mark, in id order: the stored ones first, then the hub's live ones.
@@ -408,7 +490,7 @@ impl Source {
                 }
                 continue;
             }
-            match bus.join(Audience::All, Some(self.after)) {
+            match bus.join_with(Audience::All, Some(self.after), QUEUE) {
                 Ok((subscription, _)) => self.live = Some(subscription),
                 Err(cursor) => {
                     let page = bus.page(&Audience::All, self.after, cursor).await?;

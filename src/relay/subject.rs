@@ -14,7 +14,9 @@
 //! A subject token cannot hold `.`, `*`, `>` or white space: a UserID is written with every
 //! byte outside `A-Z a-z 0-9 - _` as `%XX` (so `%` itself too), which reads back unambiguously.
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+
+use crate::store::bus::split_envelope;
 
 /// What a relay publishes, by class (`--nats-publish`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -36,7 +38,8 @@ pub enum Class {
 pub struct Message {
     pub class: Class,
     pub subject: String,
-    pub payload: Value,
+    /// JSON.
+    pub payload: Vec<u8>,
 }
 
 /// The subject token of a UserID (see the module's documentation).
@@ -52,42 +55,53 @@ pub fn token(user: &str) -> String {
     out
 }
 
-/// The subject and payload of the push `kind` with `message`, under `prefix`; `None` for a
-/// kind the relay does not know (a newer binary's).
-pub fn of(prefix: &str, kind: &str, message: &Map<String, Value>) -> Option<Message> {
+/// The two fields of a message that choose its subject.
+#[derive(Deserialize)]
+struct Owner<'a> {
+    #[serde(rename = "UserID", borrow, default)]
+    user: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    personal: Option<bool>,
+}
+
+/// The subject and payload of the stored push `envelope` under `prefix`; `None` for what is
+/// not a push, or a kind the relay does not know (a newer binary's). Only a redial's message
+/// is rewritten; the others are published as the bus stored them.
+pub fn of(prefix: &str, envelope: &str) -> Option<Message> {
+    let (subtopic, raw) = split_envelope(envelope)?;
+    of_parts(prefix, subtopic, raw)
+}
+
+/// As [`of`], for an envelope already split ([`split_envelope`]).
+pub fn of_parts(prefix: &str, subtopic: &str, raw: &str) -> Option<Message> {
     let agent = || {
-        let personal = message.get("personal").and_then(Value::as_bool) != Some(false);
-        match message.get("UserID").and_then(Value::as_str) {
-            Some(user) if personal => format!("agent.{}", token(user)),
+        let owner: Owner = serde_json::from_str(raw).ok()?;
+        Some(match owner.user {
+            Some(user) if owner.personal != Some(false) => format!("agent.{}", token(&user)),
             _ => "any".to_owned(),
-        }
+        })
     };
-    let (class, subject, payload) = match kind {
-        "PersonalCallbackDue" | "CallbackDue" => {
-            let mut redial = message.clone();
-            // The queue's event id is the redial's id, as `POST /v1/queue/lease` gives it.
-            if let Some(event) = redial.remove("event_id") {
-                redial.insert("id".into(), event);
-            }
-            redial.insert("type".into(), "redial".into());
-            let deadline = redial.get("window_end").cloned().unwrap_or(Value::Null);
-            redial.insert("deadline".into(), deadline);
-            let subject = if kind == "CallbackDue" {
-                "events.redial.any".to_owned()
-            } else {
-                format!("events.redial.{}", agent())
-            };
-            (Class::Redial, subject, Value::Object(redial))
-        }
+    let (class, subject, payload) = match subtopic {
+        // Stored with `id`, `type` and `deadline` (`store::bus::callback_due`).
+        "PersonalCallbackDue" => (
+            Class::Redial,
+            format!("events.redial.{}", agent()?),
+            raw.as_bytes().to_vec(),
+        ),
+        "CallbackDue" => (
+            Class::Redial,
+            "events.redial.any".to_owned(),
+            raw.as_bytes().to_vec(),
+        ),
         "CallbackExpired" => (
             Class::Expired,
-            format!("events.expired.{}", agent()),
-            Value::Object(message.clone()),
+            format!("events.expired.{}", agent()?),
+            raw.as_bytes().to_vec(),
         ),
         "OutcomeSetForCall" => (
             Class::Outcomes,
             "outcomes".to_owned(),
-            Value::Object(message.clone()),
+            raw.as_bytes().to_vec(),
         ),
         "CallbackCancelled"
         | "CallbackCompleted"
@@ -97,14 +111,14 @@ pub fn of(prefix: &str, kind: &str, message: &Map<String, Value>) -> Option<Mess
             Class::Callbacks,
             format!(
                 "callbacks.{}",
-                kind["Callback".len()..].to_ascii_lowercase()
+                subtopic["Callback".len()..].to_ascii_lowercase()
             ),
-            Value::Object(message.clone()),
+            raw.as_bytes().to_vec(),
         ),
         "AgentStateChanged" => (
             Class::Agents,
             "agents.state".to_owned(),
-            Value::Object(message.clone()),
+            raw.as_bytes().to_vec(),
         ),
         _ => return None,
     };
@@ -115,13 +129,42 @@ pub fn of(prefix: &str, kind: &str, message: &Map<String, Value>) -> Option<Mess
     })
 }
 
+/// The class of a push's kind, without reading its message: the relay skips what it does
+/// not publish at no cost.
+pub fn class_of(envelope: &str) -> Option<Class> {
+    class(split_envelope(envelope)?.0)
+}
+
+/// The class of the push kind `subtopic`.
+pub fn class(subtopic: &str) -> Option<Class> {
+    Some(match subtopic {
+        "PersonalCallbackDue" | "CallbackDue" => Class::Redial,
+        "CallbackExpired" => Class::Expired,
+        "OutcomeSetForCall" => Class::Outcomes,
+        "CallbackCancelled"
+        | "CallbackCompleted"
+        | "CallbackSuperseded"
+        | "CallbackRescheduled"
+        | "CallbackReassigned" => Class::Callbacks,
+        "AgentStateChanged" => Class::Agents,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
-    fn map(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    /// A stored push of `kind` with `message`, as `store::bus::page` writes it.
+    fn push(kind: &str, message: Value) -> String {
+        format!(
+            r#"{{"channel":"LCM","topic":"Bus","subtopic":"{kind}","id":7,"message":{message}}}"#
+        )
+    }
+
+    fn payload(m: &Message) -> Value {
+        serde_json::from_slice(&m.payload).unwrap()
     }
 
     #[test]
@@ -151,26 +194,27 @@ mod tests {
 
     #[test]
     fn a_personal_redial_goes_to_its_agent_with_its_deadline_and_a_normal_one_to_any() {
-        let due = map(
-            json!({"callback_id": 7, "event_id": 42, "UserID": "ana.maria",
-            "personal": true, "window_start": "2026-01-13T13:45:00Z",
-            "window_end": "2026-01-13T14:00:00Z", "attempt": 1}),
-        );
-        let m = of("redial", "PersonalCallbackDue", &due).unwrap();
+        let due = json!({"callback_id": 7, "event_id": 42, "id": 42, "type": "redial",
+            "UserID": "ana.maria", "personal": true, "window_start": "2026-01-13T13:45:00Z",
+            "window_end": "2026-01-13T14:00:00Z", "attempt": 1,
+            "deadline": "2026-01-13T14:00:00Z"});
+        let m = of("redial", &push("PersonalCallbackDue", due.clone())).unwrap();
         assert_eq!(m.class, Class::Redial);
         assert_eq!(m.subject, "redial.events.redial.agent.ana%2Emaria");
-        assert_eq!(m.payload["id"], 42);
-        assert_eq!(m.payload["type"], "redial");
-        assert_eq!(m.payload["deadline"], "2026-01-13T14:00:00Z");
-        assert!(m.payload.get("event_id").is_none());
-        let m = of("site1", "CallbackDue", &due).unwrap();
+        assert_eq!(payload(&m), due, "as stored");
+        let m = of("site1", &push("CallbackDue", due)).unwrap();
         assert_eq!(m.subject, "site1.events.redial.any");
     }
 
     #[test]
-    fn every_other_kind_has_its_subject() {
-        let cb = map(json!({"callback_id": 7, "UserID": "ana", "personal": false}));
-        let subject = |kind: &str| of("redial", kind, &cb).map(|m| (m.class, m.subject));
+    fn every_other_kind_has_its_subject_and_goes_as_stored() {
+        let cb = json!({"callback_id": 7, "UserID": "ana", "personal": false});
+        let subject = |kind: &str| {
+            let stored = push(kind, cb.clone());
+            let m = of("redial", &stored);
+            assert_eq!(m.as_ref().map(|m| m.class), class_of(&stored));
+            m.map(|m| (m.class, m.subject))
+        };
         assert_eq!(
             subject("CallbackExpired"),
             Some((Class::Expired, "redial.events.expired.any".into()))
@@ -188,10 +232,17 @@ mod tests {
             Some((Class::Agents, "redial.agents.state".into()))
         );
         assert_eq!(subject("SomethingNew"), None);
-        let personal = map(json!({"UserID": "ana", "personal": true}));
-        assert_eq!(
-            of("redial", "CallbackExpired", &personal).unwrap().subject,
-            "redial.events.expired.agent.ana"
+        let personal = push(
+            "CallbackExpired",
+            json!({"UserID": "ana", "personal": true}),
         );
+        let m = of("redial", &personal).unwrap();
+        assert_eq!(m.subject, "redial.events.expired.agent.ana");
+        assert_eq!(
+            payload(&m),
+            json!({"UserID": "ana", "personal": true}),
+            "as stored"
+        );
+        assert_eq!(of("redial", "not a push"), None);
     }
 }

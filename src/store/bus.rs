@@ -206,7 +206,9 @@ pub fn callback_changed_for(
 
 /// A redial of the callback `callback_id` becomes leasable at `at_ms` (queue event
 /// `event_id`): a personal callback's owner hears `PersonalCallbackDue` then; a callback any
-/// agent may take is `CallbackDue`, for supervisors.
+/// agent may take is `CallbackDue`, for supervisors. The message is also the redial as the
+/// relay publishes it to NATS (`id`, `type`, `deadline`), so that a burst of windows goes out
+/// as stored, unparsed.
 pub fn callback_due(
     conn: &Connection,
     callback_id: i64,
@@ -220,13 +222,14 @@ pub fn callback_due(
         "INSERT INTO bus_events (id, kind, user_id, callback_id, data, created_at)
          SELECT ?4, CASE WHEN c.personal = 1 THEN 'PersonalCallbackDue' ELSE 'CallbackDue' END,
              CASE WHEN c.personal = 1 THEN c.user_id END, c.id, json_object(
-             'callback_id', c.id, 'event_id', ?2, 'callid', c.callid,
+             'callback_id', c.id, 'event_id', ?2, 'id', ?2, 'type', 'redial', 'callid', c.callid,
              'AccountNumber', c.account_number, 'CallbackModeID', c.callback_mode_id,
              'UserID', c.user_id, 'personal', json(CASE WHEN c.personal = 1 THEN 'true' ELSE 'false' END),
              'window_start', strftime('%Y-%m-%dT%H:%M:%SZ', c.window_start / 1000, 'unixepoch'),
              'window_end', strftime('%Y-%m-%dT%H:%M:%SZ', c.window_end / 1000, 'unixepoch'),
              'timezone', c.timezone, 'local_start', c.window_start_local,
              'local_end', c.window_end_local, 'attempt', ?3,
+             'deadline', strftime('%Y-%m-%dT%H:%M:%SZ', c.window_end / 1000, 'unixepoch'),
              'CValue', (SELECT m.cvalue FROM contact_modes m
                         WHERE m.account_number = c.account_number
                           AND m.mode_id = c.callback_mode_id)), ?5
@@ -317,6 +320,20 @@ pub struct Pushed {
     pub envelope: String,
 }
 
+/// A stored envelope's kind and message, read back without parsing it: [`page`] writes the
+/// kind (one of the bus's, which need no escaping) and the id before `"message":`, so the
+/// first `,"message":` is the one that starts the message. The relay reads every push this
+/// way.
+pub fn split_envelope(envelope: &str) -> Option<(&str, &str)> {
+    const KIND: &str = "\"subtopic\":\"";
+    const MESSAGE: &str = ",\"message\":";
+    let kind_at = envelope.find(KIND)? + KIND.len();
+    let kind_len = envelope[kind_at..].find('"')?;
+    let message_at = envelope.find(MESSAGE)? + MESSAGE.len();
+    let message = envelope[message_at..].strip_suffix('}')?;
+    Some((&envelope[kind_at..kind_at + kind_len], message))
+}
+
 /// Pushes after `after` up to `upto` (ids), oldest first, at most `limit`; with `user`, only
 /// that agent's.
 pub fn page(
@@ -391,6 +408,24 @@ pub fn purge_batch(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn an_envelope_splits_into_its_kind_and_message_as_stored() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE bus_events (id INTEGER PRIMARY KEY, kind TEXT, user_id TEXT, data TEXT);
+             INSERT INTO bus_events VALUES (5, 'OutcomeSetForCall', 'a',
+                 json_object('AgentComments', 'said ,\"message\": twice}', 'n', 1));",
+        )
+        .unwrap();
+        let pushed = page(&conn, 0, 10, None, 10).unwrap();
+        let (kind, message) = split_envelope(&pushed[0].envelope).unwrap();
+        assert_eq!(kind, "OutcomeSetForCall");
+        let parsed: serde_json::Value = serde_json::from_str(message).unwrap();
+        assert_eq!(parsed["AgentComments"], "said ,\"message\": twice}");
+        assert_eq!(parsed["n"], 1);
+        assert_eq!(split_envelope("{}"), None);
+    }
 
     #[test]
     fn ids_order_by_the_instant_and_fit_a_javascript_number() {
