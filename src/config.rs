@@ -15,6 +15,7 @@ use crate::relay::subject::Class;
 use crate::relay::RelayConfig;
 use crate::scheduler::housekeeping::parse_schedule;
 use crate::store::{StoreOptions, Synchronous};
+use async_nats::jetstream::stream::RetentionPolicy;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -221,6 +222,16 @@ pub struct Config {
     /// --dispatch nats, redial, expired and outcomes; else expired and outcomes).
     #[arg(long, env = "REDIAL_NATS_PUBLISH", value_enum, value_delimiter = ',')]
     pub nats_publish: Option<Vec<Class>>,
+    /// The stream's retention, when the relay creates it: `limits` keeps every message until
+    /// max age (any number of consumers, replays); `work-queue` deletes one once a consumer
+    /// acks it (one consumer per subject); `interest` once every consumer has.
+    #[arg(
+        long,
+        env = "REDIAL_NATS_RETENTION",
+        value_enum,
+        default_value = "limits"
+    )]
+    pub nats_retention: Retention,
     /// How long the stream keeps a message, when the relay creates it.
     #[arg(long, env = "REDIAL_NATS_MAX_AGE", default_value = "7d", value_parser = duration(MINUTE, HUNDRED_YEARS))]
     pub nats_max_age: chrono::Duration,
@@ -281,6 +292,11 @@ impl Config {
             stream: Wanted {
                 name: self.nats_stream.clone(),
                 prefix: self.nats_subject.clone(),
+                retention: match self.nats_retention {
+                    Retention::Limits => RetentionPolicy::Limits,
+                    Retention::Interest => RetentionPolicy::Interest,
+                    Retention::WorkQueue => RetentionPolicy::WorkQueue,
+                },
                 max_age: std_duration(self.nats_max_age),
                 duplicate_window: std_duration(self.nats_duplicate_window),
                 replicas: self.nats_replicas as usize,
@@ -364,6 +380,14 @@ fn default_http_threads() -> u16 {
 }
 
 /// A duration as `std` counts it; every duration flag is checked to be one.
+/// A stream's retention (`--nats-retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Retention {
+    Limits,
+    Interest,
+    WorkQueue,
+}
+
 /// Who hands redials to dialers (`--dispatch`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Dispatch {

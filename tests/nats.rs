@@ -520,4 +520,12 @@ fn flags_that_would_hand_redials_to_two_dispatchers_or_none_are_refused() {
         ]
     );
     assert!(redial::config::Config::from_args(["--nats-subject", "a.*"]).is_err());
+    let relay = parse(&["--nats", "nats://x", "--nats-retention", "work-queue"])
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        relay.stream.retention,
+        async_nats::jetstream::stream::RetentionPolicy::WorkQueue
+    );
+    assert_eq!(relay.stream.config().retention, relay.stream.retention);
 }

@@ -278,8 +278,9 @@ pub fn report(r: &RelayFigures) {
     );
     println!(
         "Burst: {} windows opening at one instant, window start to stored in the stream: \
-         p50 {:.1} ms, p99 **{:.1} ms**, max {:.1} ms.\n",
+         first {:.1} ms, p50 {:.1} ms, p99 **{:.1} ms**, max {:.1} ms.\n",
         r.burst.len(),
+        pct(&r.burst, 0.0),
         pct(&r.burst, 0.5),
         pct(&r.burst, 0.99),
         pct(&r.burst, 1.0)

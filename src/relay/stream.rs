@@ -12,6 +12,8 @@ pub struct Wanted {
     pub name: String,
     /// Every subject the relay publishes is under `<prefix>.>`.
     pub prefix: String,
+    /// Limits (the default: every message kept until max age), interest or work queue.
+    pub retention: RetentionPolicy,
     pub max_age: Duration,
     pub duplicate_window: Duration,
     pub replicas: usize,
@@ -23,7 +25,7 @@ impl Wanted {
             name: self.name.clone(),
             subjects: vec![format!("{}.>", self.prefix)],
             storage: StorageType::File,
-            retention: RetentionPolicy::Limits,
+            retention: self.retention,
             discard: DiscardPolicy::Old,
             max_age: self.max_age,
             duplicate_window: self.duplicate_window,
@@ -34,10 +36,10 @@ impl Wanted {
     }
 
     /// The settings of an existing stream that the relay cannot work with: each as "what it
-    /// is, what is needed". Retention limits and storage on disk are required (an interest or
-    /// work-queue stream drops what a slow consumer has not read; memory loses it at a
-    /// restart), the subjects must cover the prefix, and a duplicate window is needed for
-    /// re-publishes to be dropped. Max age and replicas are the operator's to choose.
+    /// is, what is needed". The retention asked for and storage on disk are required (memory
+    /// loses messages at a restart), the subjects must cover the prefix, and a duplicate
+    /// window is needed for re-publishes to be dropped. Max age and replicas are the
+    /// operator's to choose.
     pub fn conflicts(&self, found: &Config) -> Vec<String> {
         let mut conflicts = Vec::new();
         let prefix = format!("{}.>", self.prefix);
@@ -50,10 +52,10 @@ impl Wanted {
                 found.subjects
             ));
         }
-        if found.retention != RetentionPolicy::Limits {
+        if found.retention != self.retention {
             conflicts.push(format!(
-                "retention is {:?}, and only limits keeps every event for consumers",
-                found.retention
+                "retention is {:?}, and --nats-retention asks for {:?}",
+                found.retention, self.retention
             ));
         }
         if found.storage != StorageType::File {
@@ -129,6 +131,7 @@ mod tests {
         Wanted {
             name: "REDIAL".into(),
             prefix: "redial".into(),
+            retention: RetentionPolicy::Limits,
             max_age: Duration::from_secs(86_400),
             duplicate_window: Duration::from_secs(120),
             replicas: 1,
