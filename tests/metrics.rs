@@ -166,15 +166,7 @@ async fn a_callbacks_life_shows_in_the_metrics() {
 
     // Prometheus conventions: the prefix, `_total` on counters, base units, and no label
     // that grows with traffic.
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
         let mut words = line.split_whitespace().skip(2);
         let (name, kind) = (words.next().unwrap(), words.next().unwrap());

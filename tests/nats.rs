@@ -41,16 +41,6 @@ async fn relaying(nats: &NatsServer, extra: &[&str]) -> TestApp {
     spawn_app_with(&args).await
 }
 
-async fn callback(app: &TestApp, n: u32, start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
-    let (callid, account) = (format!("call-{n}"), format!("acct-{n}"));
-    app.register_call(&callid, &account, "testagent").await;
-    let (status, reply) = app
-        .post_lcm(&request_between(&callid, &account, start, end))
-        .await;
-    assert_eq!(status, 200, "{reply}");
-    response(&reply)["callback_id"].as_i64().unwrap()
-}
-
 /// The push ids of the stream's messages (`<instance>.<push id>`), in stream order.
 fn push_ids(stored: &[Stored]) -> Vec<i64> {
     stored
@@ -103,7 +93,7 @@ async fn every_push_reaches_the_stream_once_in_order_and_a_redial_only_when_its_
     app.clock.set(at(12, 0));
     let mut ids = Vec::new();
     for n in 0..10 {
-        ids.push(callback(&app, n, at(12, 10 + n), at(12, 40 + n)).await);
+        ids.push(app.callback_in(n, at(12, 10 + n), at(12, 40 + n)).await);
     }
     // The login and ten outcomes; the redials are written ahead but not yet visible.
     stream_holds(&js, 11).await;
@@ -214,7 +204,7 @@ async fn nats_stopped_and_started_again_under_load_loses_nothing() {
     app.login("testagent").await;
     app.clock.set(at(12, 0));
     for n in 0..50 {
-        callback(&app, n, at(13, 0), at(13, 30)).await;
+        app.callback_in(n, at(13, 0), at(13, 30)).await;
     }
     let js = nats.jetstream().await;
     stream_holds(&js, 51).await;
@@ -222,7 +212,7 @@ async fn nats_stopped_and_started_again_under_load_loses_nothing() {
     nats.stop();
     // redial goes on taking requests; the relay falls behind and says so.
     for n in 50..150 {
-        callback(&app, n, at(13, 0), at(13, 30)).await;
+        app.callback_in(n, at(13, 0), at(13, 30)).await;
     }
     let (status, ready) = app.get("/readyz").await;
     assert_eq!(
@@ -231,15 +221,7 @@ async fn nats_stopped_and_started_again_under_load_loses_nothing() {
     );
     assert_eq!(ready["relay"]["behind"], 100, "{ready}");
     assert_eq!(ready["relay"]["connected"], false, "{ready}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains("redial_relay_behind_pushes 100"),
         "{metrics}"
@@ -336,7 +318,7 @@ async fn the_reference_dialer_drops_what_it_must_not_dial_and_reports_the_rest()
     let app = relaying(&nats, &[]).await;
     app.login("testagent").await;
     app.clock.set(at(12, 0));
-    let id = callback(&app, 1, at(12, 10), at(12, 40)).await;
+    let id = app.callback_in(1, at(12, 10), at(12, 40)).await;
     app.clock.set(at(12, 10));
     stream_holds(&js, 3).await;
     let redial = messages(&js, "REDIAL")

@@ -12,16 +12,6 @@ fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 13, h, m, 0).unwrap()
 }
 
-async fn callback(app: &TestApp, n: u32, start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
-    let (callid, account) = (format!("call-{n}"), format!("acct-{n}"));
-    app.register_call(&callid, &account, "testagent").await;
-    let (status, reply) = app
-        .post_lcm(&request_between(&callid, &account, start, end))
-        .await;
-    assert_eq!(status, 200, "{reply}");
-    response(&reply)["callback_id"].as_i64().unwrap()
-}
-
 async fn lease(app: &TestApp, lease_ms: i64) -> Value {
     let body = json!({"consumer": "d1", "max": 1, "lease_ms": lease_ms, "wait_ms": 20000});
     let (status, leased) = app.post("/v1/queue/lease", Some(&body)).await;
@@ -42,13 +32,13 @@ async fn the_overview_counts_what_the_api_finds_and_the_next_hour_by_five_minute
     let app = spawn_app_with(&["--max-deliveries", "1"]).await;
     app.login("testagent").await;
     app.clock.set(at(12, 0));
-    let missed = callback(&app, 1, at(12, 10), at(12, 40)).await;
-    let dead = callback(&app, 2, at(12, 10), at(14, 0)).await;
-    let held = callback(&app, 3, at(12, 10), at(14, 0)).await;
-    callback(&app, 4, at(13, 12), at(13, 45)).await;
-    callback(&app, 5, at(13, 14), at(13, 45)).await;
-    callback(&app, 6, at(13, 44), at(14, 30)).await;
-    callback(&app, 7, at(15, 0), at(15, 30)).await;
+    let missed = app.callback_in(1, at(12, 10), at(12, 40)).await;
+    let dead = app.callback_in(2, at(12, 10), at(14, 0)).await;
+    let held = app.callback_in(3, at(12, 10), at(14, 0)).await;
+    app.callback_in(4, at(13, 12), at(13, 45)).await;
+    app.callback_in(5, at(13, 14), at(13, 45)).await;
+    app.callback_in(6, at(13, 44), at(14, 30)).await;
+    app.callback_in(7, at(15, 0), at(15, 30)).await;
 
     // 12:10: three windows open. One redial is leased briefly and runs out (a dead letter
     // with --max-deliveries 1), one is held, one is left until its window ends at 12:40.
@@ -137,7 +127,7 @@ async fn a_callbacks_history_reads_in_the_order_it_happened() {
     let app = spawn_app().await;
     app.login("testagent").await;
     app.clock.set(at(12, 0));
-    let id = callback(&app, 1, at(12, 10), at(12, 40)).await;
+    let id = app.callback_in(1, at(12, 10), at(12, 40)).await;
     app.clock.set(at(12, 10));
     let event = lease(&app, 30_000).await;
     assert_eq!(event["callback_id"], id);
@@ -193,8 +183,8 @@ async fn the_reports_answer_over_http_as_the_command_prints_them() {
     let app = spawn_app().await;
     app.login("testagent").await;
     app.clock.set(at(12, 0));
-    callback(&app, 1, at(12, 10), at(12, 40)).await;
-    callback(&app, 2, at(12, 20), at(12, 50)).await;
+    app.callback_in(1, at(12, 10), at(12, 40)).await;
+    app.callback_in(2, at(12, 20), at(12, 50)).await;
     app.clock.set(at(12, 10));
     lease(&app, 30_000).await;
 

@@ -41,26 +41,16 @@ fn screenshot(name: &str) -> PathBuf {
         .join(name)
 }
 
-async fn callback(app: &TestApp, n: u32, start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
-    let (callid, account) = (format!("call-{n}"), format!("acct-{n}"));
-    app.register_call(&callid, &account, "testagent").await;
-    let (status, reply) = app
-        .post_lcm(&request_between(&callid, &account, start, end))
-        .await;
-    assert_eq!(status, 200, "{reply}");
-    response(&reply)["callback_id"].as_i64().unwrap()
-}
-
 /// Four callbacks at 12:15: one leased, one due, two scheduled.
 async fn seeded(args: &[&str]) -> (TestApp, Vec<i64>) {
     let app = spawn_app_with(args).await;
     app.login("testagent").await;
     app.clock.set(at(12, 0));
     let ids = vec![
-        callback(&app, 1, at(12, 10), at(12, 40)).await,
-        callback(&app, 2, at(12, 10), at(12, 40)).await,
-        callback(&app, 3, at(12, 50), at(13, 30)).await,
-        callback(&app, 4, at(15, 0), at(15, 30)).await,
+        app.callback_in(1, at(12, 10), at(12, 40)).await,
+        app.callback_in(2, at(12, 10), at(12, 40)).await,
+        app.callback_in(3, at(12, 50), at(13, 30)).await,
+        app.callback_in(4, at(15, 0), at(15, 30)).await,
     ];
     app.clock.set(at(12, 15));
     let lease = json!({"consumer": "d1", "max": 1, "wait_ms": 20000});

@@ -224,3 +224,75 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     // USER_HZ is 100 on every Linux this runs on.
     ticks / 100.0
 }
+
+/// One run of [`in_turn`].
+pub struct Turn {
+    /// Whether it was the server with the feature on.
+    pub on: bool,
+    pub load: Load,
+    pub cost: Cost,
+    /// Another process's CPU per request in this run, µs (nats-server, say).
+    pub other_cpu_us: Option<f64>,
+}
+
+/// The order of [`in_turn`]'s runs: each server as often early as late in the sequence.
+const TURNS: [bool; 6] = [false, true, true, false, false, true];
+
+/// What a feature costs ingest: a server started with `off_args` and one with `on_args`, each
+/// on its own file, driven in turn (off, on, on, off, off, on) at 64 connections, `per_run`
+/// requests a run, so that both share the machine's phases. `other` is a process whose CPU
+/// per request is read around the runs with the feature on; `last` sees the server with the
+/// feature on before it stops.
+pub fn in_turn(
+    scratch: &Path,
+    name: &str,
+    per_run: usize,
+    [off_args, on_args]: [&[&str]; 2],
+    other: Option<u32>,
+    last: impl FnOnce(&process::ServerProcess),
+) -> Vec<Turn> {
+    let total = per_run * TURNS.len() / 2;
+    let (off_db, on_db) = (
+        scratch.join(format!("{name}-off.db")),
+        scratch.join(format!("{name}-on.db")),
+    );
+    register_calls(&off_db, total);
+    register_calls(&on_db, total);
+    let off = process::spawn_server(&off_db, off_args);
+    let on = process::spawn_server(&on_db, on_args);
+    let day = tomorrow();
+    let (mut next_off, mut next_on) = (0, 0);
+    let mut turns = Vec::new();
+    for feature in TURNS {
+        let (server, next) = if feature {
+            (&on, &mut next_on)
+        } else {
+            (&off, &mut next_off)
+        };
+        let bodies = (*next..*next + per_run)
+            .map(|i| lcm_body(i, &day))
+            .collect();
+        *next += per_run;
+        let other_before = other.filter(|_| feature).map(cpu_seconds);
+        let (load, cost) = measure(server, &server.url("/v1/lcm"), bodies, 64);
+        let other_cpu_us = other
+            .zip(other_before)
+            .map(|(pid, before)| (cpu_seconds(pid) - before) * 1e6 / load.requests as f64);
+        turns.push(Turn {
+            on: feature,
+            load,
+            cost,
+            other_cpu_us,
+        });
+    }
+    last(&on);
+    off.terminate();
+    on.terminate();
+    turns
+}
+
+/// The median of `figure` over the runs with the feature `on` (or off).
+pub fn median_of(turns: &[Turn], on: bool, figure: impl Fn(&Turn) -> f64) -> f64 {
+    let values: Vec<f64> = turns.iter().filter(|t| t.on == on).map(figure).collect();
+    crate::median(&values)
+}

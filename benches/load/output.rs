@@ -4,7 +4,7 @@ use crate::baselines::Baselines;
 use crate::family::{ListFigures, Mix};
 use crate::growth::GrowthRow;
 use crate::hostile::Hostile;
-use crate::ingest::{Cost, Load};
+use crate::ingest::{median_of, Cost, Load, Turn};
 use crate::{median, pct, samples};
 
 pub fn report_ingest(ingest: &[(Load, i64, Cost)], baselines: &Baselines) {
@@ -285,28 +285,35 @@ pub fn report_supervise(s: &crate::supervise::SuperviseFigures) {
     println!();
 }
 
-pub fn report_metrics(m: &crate::metrics::MetricsFigures) {
-    println!("## What recording metrics costs (`POST /v1/lcm`, 64 connections, in turn)\n");
-    println!("| run | metrics | requests | req/s | p99 ms | server CPU µs/request |");
+/// The runs of [`crate::ingest::in_turn`], one row each, the feature named `feature`.
+pub fn report_turns(feature: &str, turns: &[Turn]) {
+    println!("| run | {feature} | requests | req/s | p99 ms | server CPU µs/request |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    for (i, (on, load, cost)) in m.runs.iter().enumerate() {
+    for (i, t) in turns.iter().enumerate() {
         println!(
             "| {} | {} | {} | {:.0} | {:.1} | {:.0} |",
             i + 1,
-            if *on { "on" } else { "off" },
-            load.requests,
-            load.rate(),
-            pct(&load.latencies, 0.99),
-            cost.cpu_us
+            if t.on { "on" } else { "off" },
+            t.load.requests,
+            t.load.rate(),
+            pct(&t.load.latencies, 0.99),
+            t.cost.cpu_us
         );
     }
-    let (on, off) = (m.median_rate(true), m.median_rate(false));
+}
+
+pub fn report_metrics(m: &crate::metrics::MetricsFigures) {
+    println!("## What recording metrics costs (`POST /v1/lcm`, 64 connections, in turn)\n");
+    report_turns("metrics", &m.runs);
+    let rate = |on| median_of(&m.runs, on, |t| t.load.rate());
+    let cpu = |on| median_of(&m.runs, on, |t| t.cost.cpu_us);
+    let (on, off) = (rate(true), rate(false));
     println!(
         "\nMedian: {on:.0} req/s with metrics, {off:.0} without: {:+.1}% throughput; server CPU \
-         {:.1} against {:.1} µs/request. One scrape of the loaded file: {:.1} ms, {} bytes.\n",
+         {:.1} against {:.1} µs/request. One scrape: {:.1} ms, {} bytes.\n",
         (on / off - 1.0) * 100.0,
-        m.median_cpu_us(true),
-        m.median_cpu_us(false),
+        cpu(true),
+        cpu(false),
         m.scrape_ms,
         m.scrape_bytes
     );

@@ -19,8 +19,8 @@ use redial::lcm::UserId;
 use redial::store::bulk::{self, Windows};
 use redial::store::{bus, open_write_connection, schema, telephony, Synchronous};
 
-use crate::ingest::{cpu_seconds, lcm_body, measure, register_calls, Cost, Load};
-use crate::{median, pct, process, tomorrow, Plan};
+use crate::ingest::{in_turn, median_of, Turn};
+use crate::{pct, process, Plan};
 
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
@@ -29,9 +29,9 @@ pub struct RelayFigures {
     pub seconds: f64,
     /// The burst's lags, ms, sorted.
     pub burst: Vec<f64>,
-    pub ingest: Vec<(bool, Load, Cost)>,
-    /// nats-server's CPU per request in the runs with the relay on, µs: on the same cores.
-    pub nats_cpu_us: Vec<f64>,
+    /// Ingest with the relay on and off; nats-server's CPU per request is read in the runs
+    /// with it on (on the same cores).
+    pub ingest: Vec<Turn>,
 }
 
 impl RelayFigures {
@@ -40,13 +40,7 @@ impl RelayFigures {
     }
 
     pub fn median_ingest(&self, on: bool) -> f64 {
-        let rates: Vec<f64> = self
-            .ingest
-            .iter()
-            .filter(|(o, _, _)| *o == on)
-            .map(|(_, load, _)| load.rate())
-            .collect();
-        median(&rates)
+        median_of(&self.ingest, on, |t| t.load.rate())
     }
 }
 
@@ -108,13 +102,12 @@ pub fn relay(scratch: &Path, plan: &Plan) -> Option<RelayFigures> {
         &runtime,
         if plan.quick { 1_000 } else { plan.burst },
     );
-    let (ingest, nats_cpu_us) = ingest(scratch, plan);
+    let ingest = ingest(scratch, plan);
     Some(RelayFigures {
         pushes,
         seconds,
         burst,
         ingest,
-        nats_cpu_us,
     })
 }
 
@@ -229,42 +222,16 @@ fn burst(scratch: &Path, runtime: &tokio::runtime::Runtime, n: i64) -> Vec<f64> 
     lags
 }
 
-const ORDER: [bool; 6] = [false, true, true, false, false, true];
-
-fn ingest(scratch: &Path, plan: &Plan) -> (Vec<(bool, Load, Cost)>, Vec<f64>) {
-    let per_run = plan.ingest_requests;
-    let total = per_run * ORDER.len() / 2;
-    let (off_db, on_db) = (scratch.join("relay-off.db"), scratch.join("relay-on.db"));
-    register_calls(&off_db, total);
-    register_calls(&on_db, total);
+fn ingest(scratch: &Path, plan: &Plan) -> Vec<Turn> {
     let nats = Nats::start();
-    let off = process::spawn_server(&off_db, &[]);
-    let on = process::spawn_server(&on_db, &["--nats", &nats.url]);
-    let day = tomorrow();
-    let (mut next_off, mut next_on) = (0, 0);
-    let mut runs = Vec::new();
-    let mut nats_cpu = Vec::new();
-    for relay in ORDER {
-        let (server, next) = if relay {
-            (&on, &mut next_on)
-        } else {
-            (&off, &mut next_off)
-        };
-        let bodies = (*next..*next + per_run)
-            .map(|i| lcm_body(i, &day))
-            .collect();
-        *next += per_run;
-        let nats_before = cpu_seconds(nats.child.id());
-        let (load, cost) = measure(server, &server.url("/v1/lcm"), bodies, 64);
-        if relay {
-            let spent = cpu_seconds(nats.child.id()) - nats_before;
-            nats_cpu.push(spent * 1e6 / load.requests as f64);
-        }
-        runs.push((relay, load, cost));
-    }
-    off.terminate();
-    on.terminate();
-    (runs, nats_cpu)
+    in_turn(
+        scratch,
+        "relay",
+        plan.ingest_requests,
+        [&[], &["--nats", &nats.url]],
+        Some(nats.child.id()),
+        |_| {},
+    )
 }
 
 pub fn report(r: &RelayFigures) {
@@ -285,25 +252,13 @@ pub fn report(r: &RelayFigures) {
         pct(&r.burst, 0.99),
         pct(&r.burst, 1.0)
     );
-    println!("| run | relay | requests | req/s | p99 ms | server CPU µs/request |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for (i, (on, load, cost)) in r.ingest.iter().enumerate() {
-        println!(
-            "| {} | {} | {} | {:.0} | {:.1} | {:.0} |",
-            i + 1,
-            if *on { "on" } else { "off" },
-            load.requests,
-            load.rate(),
-            pct(&load.latencies, 0.99),
-            cost.cpu_us
-        );
-    }
+    crate::output::report_turns("relay", &r.ingest);
     let (on, off) = (r.median_ingest(true), r.median_ingest(false));
     println!(
         "\nIngest with the relay publishing every outcome: {on:.0} req/s against {off:.0} \
          without: **{:.2}×**. nats-server used {:.0} µs of CPU per request on the same two \
          cores (median of the runs with the relay).\n",
         on / off,
-        median(&r.nats_cpu_us)
+        median_of(&r.ingest, true, |t| t.other_cpu_us.unwrap_or(f64::NAN))
     );
 }

@@ -242,9 +242,13 @@ fn describe(e: &Value) -> String {
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
-    let response = client
-        .post(url)
-        .json(body)
+    send(client.post(url).json(body), url).await
+}
+
+/// Sends `request` to `url` and returns the JSON reply; an answer other than 2xx is an error
+/// with the service's own detail.
+async fn send(request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<Value> {
+    let response = request
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;

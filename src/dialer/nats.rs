@@ -27,7 +27,7 @@ use clap::Args;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::{describe, Dialer, DialerArgs};
+use super::{describe, send, Dialer, DialerArgs};
 use crate::relay::subject::token;
 
 #[derive(Debug, Clone, Default, Args)]
@@ -170,7 +170,7 @@ impl Dialer {
             return Handling::Dropped(format!("redial {id} was handled already"));
         }
         let url = format!("{}/v1/callbacks/{}", self.base, redial["callback_id"]);
-        match get(&self.client, &url).await {
+        match send(self.client.get(&url), &url).await {
             Ok(callback) => {
                 let state = callback["state"].as_str().unwrap_or("");
                 if !["scheduled", "due", "leased"].contains(&state) {
@@ -192,18 +192,4 @@ impl Dialer {
         self.handled.acked(&[id]);
         Handling::Dialed(line)
     }
-}
-
-async fn get(client: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
-    let reply: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{url} answered {status}: {}", reply["error"]["detail"]);
-    }
-    Ok(reply)
 }

@@ -148,6 +148,24 @@ impl TestApp {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// A personal callback for testagent on a new call `call-<n>` to `acct-<n>`, its window
+    /// from `start` to `end` (UTC); its id.
+    pub async fn callback_in(&self, n: u32, start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
+        let (callid, account) = (format!("call-{n}"), format!("acct-{n}"));
+        self.register_call(&callid, &account, "testagent").await;
+        let (status, reply) = self
+            .post_lcm(&request_between(&callid, &account, start, end))
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        response(&reply)["callback_id"].as_i64().unwrap()
+    }
+
+    /// The body of `GET path`, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// Logs the seed's agent in and registers the seed's call.
     pub async fn seed_prerequisites(&self) {
         self.login("testagent").await;
