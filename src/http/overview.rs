@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::auth::{Caller, Role};
 use super::openapi;
 use super::queue::callback_id;
+use super::supervise::tz_param;
 use super::{AppState, Problem};
 use crate::lcm::fields::{quote, FieldError};
 use crate::report::range_of;
@@ -49,18 +50,7 @@ fn get<'a>(pairs: &'a [(&'static str, String)], key: &str) -> Option<&'a str> {
 }
 
 fn zone(pairs: &[(&'static str, String)], default: Tz) -> Result<Tz, FieldError> {
-    match get(pairs, "tz") {
-        None => Ok(default),
-        Some(name) => name.parse::<Tz>().map_err(|_| {
-            FieldError::new(
-                "tz",
-                format!(
-                    "tz {} is not a known IANA zone; expected a name such as \"Europe/Paris\"",
-                    quote(name)
-                ),
-            )
-        }),
-    }
+    tz_param(get(pairs, "tz"), default)
 }
 
 /// `GET /v1/overview?tz=`.

@@ -128,6 +128,22 @@ fn own_only(agent: &str) -> Problem {
     ))
 }
 
+/// The `tz` query parameter of the reads that take dates: an IANA zone, `default` without it.
+pub(super) fn tz_param(value: Option<&str>, default: Tz) -> Result<Tz, FieldError> {
+    match value {
+        None => Ok(default),
+        Some(name) => name.parse::<Tz>().map_err(|_| {
+            FieldError::new(
+                "tz",
+                format!(
+                    "tz {} is not a known IANA zone; expected a name such as \"Europe/Paris\"",
+                    quote(name)
+                ),
+            )
+        }),
+    }
+}
+
 /// What a find asks for, read from its query string.
 struct Asked {
     filter: Filter,
@@ -166,18 +182,7 @@ impl Asked {
                 ));
             }
         }
-        let zone = match one("tz")? {
-            None => default_zone,
-            Some(name) => name.parse::<Tz>().map_err(|_| {
-                FieldError::new(
-                    "tz",
-                    format!(
-                        "tz {} is not a known IANA zone; expected a name such as \"Europe/Paris\"",
-                        quote(name)
-                    ),
-                )
-            })?,
-        };
+        let zone = tz_param(one("tz")?, default_zone)?;
         let instant = |key: &'static str, bound: Bound| -> Result<Option<i64>, FieldError> {
             one(key)?
                 .map(|text| {
