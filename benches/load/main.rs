@@ -6,6 +6,7 @@
 //! cargo bench --bench load -- --huge     # adds a preload of 10M (several GB of disk)
 //! cargo bench --bench load -- --only ingest   # one section: ingest, metrics, relay, family, bus, supervise, growth, dispatch, hostile
 //! cargo bench --bench load -- --only burst    # the burst alone, five times (10k scheduled)
+//! cargo bench --bench load -- --only relay-burst  # the relay's burst alone, three times
 //! cargo bench --bench load -- --only desktops # the bus's pushes to 1,000 desktops alone
 //! cargo bench --bench load -- --only growth --preloads 10000000   # chosen preload sizes
 //! cargo bench --bench load -- --only ingest --levels 256   # chosen connection counts
@@ -186,6 +187,9 @@ fn main() {
     }
     if plan.only.as_deref() == Some("burst") {
         burst_alone(scratch.path(), &plan);
+    }
+    if plan.only.as_deref() == Some("relay-burst") {
+        relay::burst_alone(scratch.path(), &plan);
     }
 }
 

@@ -25,10 +25,8 @@ use crate::{pct, process, Plan};
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
 pub struct RelayFigures {
-    pub pushes: usize,
-    pub seconds: f64,
-    /// The burst's lags, ms, sorted.
-    pub burst: Vec<f64>,
+    pub throughput: Throughput,
+    pub burst: Burst,
     /// Ingest with the relay on and off; nats-server's CPU per request is read in the runs
     /// with it on (on the same cores).
     pub ingest: Vec<Turn>,
@@ -36,7 +34,7 @@ pub struct RelayFigures {
 
 impl RelayFigures {
     pub fn rate(&self) -> f64 {
-        self.pushes as f64 / self.seconds
+        self.throughput.pushes as f64 / self.throughput.seconds
     }
 
     pub fn median_ingest(&self, on: bool) -> f64 {
@@ -88,6 +86,32 @@ impl Drop for Nats {
     }
 }
 
+/// The relay's burst alone, three times: for working on it (`--only relay-burst`).
+pub fn burst_alone(scratch: &Path, plan: &Plan) {
+    if !Path::new(NATS_SERVER).exists() {
+        println!("Skipped: {NATS_SERVER} is not installed (apt-get install -y nats-server).");
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    println!(
+        "| relay burst of {} | first ms | p50 ms | p99 ms | max ms | CPU ms redial / nats-server |",
+        plan.burst
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for run in 1..=3 {
+        let Burst { lags, cpu_ms } = burst(scratch, &runtime, plan.burst);
+        println!(
+            "| run {run} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} / {:.0} |",
+            pct(&lags, 0.0),
+            pct(&lags, 0.5),
+            pct(&lags, 0.99),
+            pct(&lags, 1.0),
+            cpu_ms.0,
+            cpu_ms.1
+        );
+    }
+}
+
 /// `None` (and a line saying why) without `nats-server`.
 pub fn relay(scratch: &Path, plan: &Plan) -> Option<RelayFigures> {
     if !Path::new(NATS_SERVER).exists() {
@@ -96,7 +120,7 @@ pub fn relay(scratch: &Path, plan: &Plan) -> Option<RelayFigures> {
     }
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let pushes = if plan.quick { 5_000 } else { 200_000 };
-    let (seconds, pushes) = throughput(scratch, &runtime, pushes);
+    let throughput = throughput(scratch, &runtime, pushes);
     let burst = burst(
         scratch,
         &runtime,
@@ -104,8 +128,7 @@ pub fn relay(scratch: &Path, plan: &Plan) -> Option<RelayFigures> {
     );
     let ingest = ingest(scratch, plan);
     Some(RelayFigures {
-        pushes,
-        seconds,
+        throughput,
         burst,
         ingest,
     })
@@ -127,7 +150,15 @@ async fn holds(js: &async_nats::jetstream::Context, n: u64, since: Instant) -> f
     }
 }
 
-fn throughput(scratch: &Path, runtime: &tokio::runtime::Runtime, n: usize) -> (f64, usize) {
+/// Stored pushes published from a mark of 0: how long until the stream held them all, and the
+/// CPU ms redial and nats-server used, start-up included.
+pub struct Throughput {
+    pub pushes: usize,
+    pub seconds: f64,
+    pub cpu_ms: (f64, f64),
+}
+
+fn throughput(scratch: &Path, runtime: &tokio::runtime::Runtime, n: usize) -> Throughput {
     let db = scratch.join("relay-throughput.db");
     {
         let mut conn = open_write_connection(&db, Synchronous::Normal).expect("database");
@@ -156,14 +187,27 @@ fn throughput(scratch: &Path, runtime: &tokio::runtime::Runtime, n: usize) -> (f
         let js = async_nats::jetstream::new(async_nats::connect(&nats.url).await.expect("nats"));
         holds(&js, n as u64, started).await
     });
+    let cpu = |pid| crate::ingest::cpu_seconds(pid) * 1000.0;
+    let cpu_ms = (cpu(server.child.id()), cpu(nats.child.id()));
     server.terminate();
-    (seconds, n)
+    Throughput {
+        pushes: n,
+        seconds,
+        cpu_ms,
+    }
 }
 
-fn burst(scratch: &Path, runtime: &tokio::runtime::Runtime, n: i64) -> Vec<f64> {
-    let db = scratch.join("relay-burst.db");
+/// One burst: the lags, ms, sorted; the CPU ms redial and nats-server used from just before
+/// the instant until the stream held it all.
+pub struct Burst {
+    pub lags: Vec<f64>,
+    pub cpu_ms: (f64, f64),
+}
+
+fn burst(scratch: &Path, runtime: &tokio::runtime::Runtime, n: i64) -> Burst {
     // Far enough ahead for the server to start and stage them as it would any window.
     let start = Utc::now() + chrono::Duration::seconds(75);
+    let db = scratch.join(format!("relay-burst-{}.db", start.timestamp_millis()));
     {
         let mut conn = open_write_connection(&db, Synchronous::Normal).expect("database");
         schema::migrate(&mut conn, None).expect("schema");
@@ -183,7 +227,7 @@ fn burst(scratch: &Path, runtime: &tokio::runtime::Runtime, n: i64) -> Vec<f64> 
     }
     let nats = Nats::start();
     let server = process::spawn_server(&db, &["--nats", &nats.url, "--dispatch", "nats"]);
-    let lags = runtime.block_on(async {
+    let burst = runtime.block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(&nats.url).await.expect("nats"));
         // The stream exists once the relay has connected.
         let stream = loop {
@@ -192,8 +236,27 @@ fn burst(scratch: &Path, runtime: &tokio::runtime::Runtime, n: i64) -> Vec<f64> 
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
+        // CPU from just before the instant until the burst is in the stream.
+        let before = (start - Utc::now() - chrono::Duration::seconds(2))
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::sleep(before).await;
+        let cpu = |pid| crate::ingest::cpu_seconds(pid) * 1000.0;
+        let (redial_ms, nats_ms) = (cpu(server.child.id()), cpu(nats.child.id()));
+        // The stream's own timestamps say when each arrived: read them once the burst is in,
+        // so that this reader does not take the cores from the relay and nats-server meanwhile
+        // (a dialer fleet runs on its own machines).
+        // (Asked of the stream: a filtered consumer's info counts its pending messages by
+        // reading the stream's blocks, which would take nats-server's time from the burst.)
+        holds(&js, n as u64, Instant::now()).await;
+        let cpu_ms = (
+            cpu(server.child.id()) - redial_ms,
+            cpu(nats.child.id()) - nats_ms,
+        );
         let consumer = stream
             .create_consumer(pull::Config {
+                // Durable: an idle ephemeral one is gone in five seconds.
+                durable_name: Some("burst".into()),
                 filter_subject: "redial.events.redial.>".into(),
                 ack_policy: AckPolicy::None,
                 deliver_policy: DeliverPolicy::All,
@@ -205,21 +268,20 @@ fn burst(scratch: &Path, runtime: &tokio::runtime::Runtime, n: i64) -> Vec<f64> 
         let opens = start.timestamp_millis() as f64;
         let mut lags = Vec::with_capacity(n as usize);
         while lags.len() < n as usize {
-            let message = tokio::time::timeout(Duration::from_secs(120), messages.next())
+            let message = tokio::time::timeout(Duration::from_secs(60), messages.next())
                 .await
-                .expect("the burst within two minutes")
+                .expect("a stored message at once")
                 .expect("a message")
                 .expect("a message");
             let stored = message.info().expect("JetStream info").published;
             let stored_ms = (stored.unix_timestamp_nanos() / 1_000_000) as f64;
             lags.push(stored_ms - opens);
         }
-        lags
+        lags.sort_by(f64::total_cmp);
+        Burst { lags, cpu_ms }
     });
     server.terminate();
-    let mut lags = lags;
-    lags.sort_by(f64::total_cmp);
-    lags
+    burst
 }
 
 fn ingest(scratch: &Path, plan: &Plan) -> Vec<Turn> {
@@ -238,19 +300,24 @@ pub fn report(r: &RelayFigures) {
     println!("## Relay to NATS JetStream (nats-server 2.9, file storage, same machine)\n");
     println!(
         "Throughput: {} stored pushes published from mark 0 in {:.2} s: **{:.0} events/s** \
-         (start-up included).\n",
-        r.pushes,
-        r.seconds,
-        r.rate()
+         (start-up included); CPU: redial {:.1} µs, nats-server {:.1} µs a message.\n",
+        r.throughput.pushes,
+        r.throughput.seconds,
+        r.rate(),
+        r.throughput.cpu_ms.0 * 1000.0 / r.throughput.pushes as f64,
+        r.throughput.cpu_ms.1 * 1000.0 / r.throughput.pushes as f64
     );
     println!(
         "Burst: {} windows opening at one instant, window start to stored in the stream: \
-         first {:.1} ms, p50 {:.1} ms, p99 **{:.1} ms**, max {:.1} ms.\n",
-        r.burst.len(),
-        pct(&r.burst, 0.0),
-        pct(&r.burst, 0.5),
-        pct(&r.burst, 0.99),
-        pct(&r.burst, 1.0)
+         first {:.1} ms, p50 {:.1} ms, p99 **{:.1} ms**, max {:.1} ms; CPU from the instant \
+         until all were in: redial {:.0} ms, nats-server {:.0} ms.\n",
+        r.burst.lags.len(),
+        pct(&r.burst.lags, 0.0),
+        pct(&r.burst.lags, 0.5),
+        pct(&r.burst.lags, 0.99),
+        pct(&r.burst.lags, 1.0),
+        r.burst.cpu_ms.0,
+        r.burst.cpu_ms.1
     );
     crate::output::report_turns("relay", &r.ingest);
     let (on, off) = (r.median_ingest(true), r.median_ingest(false));

@@ -5,8 +5,9 @@
 //!   them in the order they become visible, which for a redial is the instant its window
 //!   opens (it was written a minute ahead), never before. Behind the hub (at start, after a
 //!   restart, or when it fell behind), it reads the stored pushes after its mark first.
-//! - **Exactly where.** [`subject::of`] names the subject and shapes the payload; a redial
-//!   carries its `deadline` (the window's end), since JetStream 2.9 cannot expire a message.
+//! - **Exactly where.** [`subject::of`] names the subject; the payload is the push's message
+//!   as stored, a slice of its envelope, and a redial's carries its `deadline` (the window's
+//!   end), since JetStream 2.9 cannot expire a message.
 //! - **Counted once acknowledged.** Publishes are pipelined, up to [`IN_FLIGHT`] awaiting
 //!   their PubAck, all taken by one reply subscription; the mark moves over a push only when
 //!   it and every push before it were acknowledged, and is written to `relay_marks` every
@@ -431,18 +432,20 @@ impl Pump<'_> {
             }
             return Ok(());
         };
+        let payload = bytes::Bytes::from(frame.text.clone()).slice_ref(message.payload.as_bytes());
+        let mut number = itoa::Buffer::new();
+        let mut message_id = String::with_capacity(self.instance.len() + 20);
+        message_id.push_str(&self.instance);
+        message_id.push('.');
+        message_id.push_str(number.format(id));
+        let mut reply = String::with_capacity(self.inbox.len() + 20);
+        reply.push_str(&self.inbox);
+        reply.push('.');
+        reply.push_str(number.format(token));
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert(
-            async_nats::header::NATS_MESSAGE_ID,
-            format!("{}.{id}", self.instance).as_str(),
-        );
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id.as_str());
         self.client
-            .publish_with_reply_and_headers(
-                message.subject,
-                format!("{}.{token}", self.inbox),
-                headers,
-                message.payload.into(),
-            )
+            .publish_with_reply_and_headers(message.subject, reply, headers, payload)
             .await
             .map_err(|e| format!("publish failed: {e}"))?;
         self.pending.push_back(Pending {

@@ -35,24 +35,32 @@ pub enum Class {
 
 /// One push as the relay publishes it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Message {
+pub struct Message<'a> {
     pub class: Class,
     pub subject: String,
-    /// JSON.
-    pub payload: Vec<u8>,
+    /// The push's message (JSON) as the bus stored it: a redial already carries its
+    /// `deadline`, so nothing is rewritten.
+    pub payload: &'a str,
 }
 
 /// The subject token of a UserID (see the module's documentation).
 pub fn token(user: &str) -> String {
     let mut out = String::with_capacity(user.len());
+    push_token(&mut out, user);
+    out
+}
+
+fn push_token(out: &mut String, user: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in user.bytes() {
         if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
             out.push(byte as char);
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 15)] as char);
         }
     }
-    out
 }
 
 /// The two fields of a message that choose its subject.
@@ -64,68 +72,54 @@ struct Owner<'a> {
     personal: Option<bool>,
 }
 
+/// `agent.<token>` for a personal callback's message, `any` for the others.
+fn push_audience(out: &mut String, raw: &str) -> Option<()> {
+    let owner: Owner = serde_json::from_str(raw).ok()?;
+    match owner.user {
+        Some(user) if owner.personal != Some(false) => {
+            out.push_str("agent.");
+            push_token(out, &user);
+        }
+        _ => out.push_str("any"),
+    }
+    Some(())
+}
+
 /// The subject and payload of the stored push `envelope` under `prefix`; `None` for what is
-/// not a push, or a kind the relay does not know (a newer binary's). Only a redial's message
-/// is rewritten; the others are published as the bus stored them.
-pub fn of(prefix: &str, envelope: &str) -> Option<Message> {
+/// not a push, or a kind the relay does not know (a newer binary's).
+pub fn of<'a>(prefix: &str, envelope: &'a str) -> Option<Message<'a>> {
     let (subtopic, raw) = split_envelope(envelope)?;
     of_parts(prefix, subtopic, raw)
 }
 
 /// As [`of`], for an envelope already split ([`split_envelope`]).
-pub fn of_parts(prefix: &str, subtopic: &str, raw: &str) -> Option<Message> {
-    let agent = || {
-        let owner: Owner = serde_json::from_str(raw).ok()?;
-        Some(match owner.user {
-            Some(user) if owner.personal != Some(false) => format!("agent.{}", token(&user)),
-            _ => "any".to_owned(),
-        })
-    };
-    let (class, subject, payload) = match subtopic {
-        // Stored with `id`, `type` and `deadline` (`store::bus::callback_due`).
-        "PersonalCallbackDue" => (
-            Class::Redial,
-            format!("events.redial.{}", agent()?),
-            raw.as_bytes().to_vec(),
-        ),
-        "CallbackDue" => (
-            Class::Redial,
-            "events.redial.any".to_owned(),
-            raw.as_bytes().to_vec(),
-        ),
-        "CallbackExpired" => (
-            Class::Expired,
-            format!("events.expired.{}", agent()?),
-            raw.as_bytes().to_vec(),
-        ),
-        "OutcomeSetForCall" => (
-            Class::Outcomes,
-            "outcomes".to_owned(),
-            raw.as_bytes().to_vec(),
-        ),
-        "CallbackCancelled"
-        | "CallbackCompleted"
-        | "CallbackSuperseded"
-        | "CallbackRescheduled"
-        | "CallbackReassigned" => (
-            Class::Callbacks,
-            format!(
-                "callbacks.{}",
-                subtopic["Callback".len()..].to_ascii_lowercase()
-            ),
-            raw.as_bytes().to_vec(),
-        ),
-        "AgentStateChanged" => (
-            Class::Agents,
-            "agents.state".to_owned(),
-            raw.as_bytes().to_vec(),
-        ),
-        _ => return None,
-    };
+pub fn of_parts<'a>(prefix: &str, subtopic: &str, raw: &'a str) -> Option<Message<'a>> {
+    let class = class(subtopic)?;
+    let mut subject = String::with_capacity(prefix.len() + 48);
+    subject.push_str(prefix);
+    subject.push('.');
+    match subtopic {
+        "PersonalCallbackDue" => {
+            subject.push_str("events.redial.");
+            push_audience(&mut subject, raw)?;
+        }
+        "CallbackDue" => subject.push_str("events.redial.any"),
+        "CallbackExpired" => {
+            subject.push_str("events.expired.");
+            push_audience(&mut subject, raw)?;
+        }
+        "OutcomeSetForCall" => subject.push_str("outcomes"),
+        "AgentStateChanged" => subject.push_str("agents.state"),
+        // The other changes of a callback: `callbacks.cancelled`, `callbacks.reassigned`...
+        _ => {
+            subject.push_str("callbacks.");
+            subject.push_str(&subtopic["Callback".len()..].to_ascii_lowercase());
+        }
+    }
     Some(Message {
         class,
-        subject: format!("{prefix}.{subject}"),
-        payload,
+        subject,
+        payload: raw,
     })
 }
 
@@ -164,7 +158,7 @@ mod tests {
     }
 
     fn payload(m: &Message) -> Value {
-        serde_json::from_slice(&m.payload).unwrap()
+        serde_json::from_str(m.payload).unwrap()
     }
 
     #[test]
@@ -198,11 +192,13 @@ mod tests {
             "UserID": "ana.maria", "personal": true, "window_start": "2026-01-13T13:45:00Z",
             "window_end": "2026-01-13T14:00:00Z", "attempt": 1,
             "deadline": "2026-01-13T14:00:00Z"});
-        let m = of("redial", &push("PersonalCallbackDue", due.clone())).unwrap();
+        let stored = push("PersonalCallbackDue", due.clone());
+        let m = of("redial", &stored).unwrap();
         assert_eq!(m.class, Class::Redial);
         assert_eq!(m.subject, "redial.events.redial.agent.ana%2Emaria");
         assert_eq!(payload(&m), due, "as stored");
-        let m = of("site1", &push("CallbackDue", due)).unwrap();
+        let stored = push("CallbackDue", due);
+        let m = of("site1", &stored).unwrap();
         assert_eq!(m.subject, "site1.events.redial.any");
     }
 
