@@ -95,6 +95,13 @@ impl Browser {
 
     /// Sends one command (to the page once attached) and returns its result.
     async fn call(&mut self, method: &str, params: Value) -> Value {
+        let reply = self.send(method, params).await;
+        assert!(reply["error"].is_null(), "{method}: {reply}");
+        reply["result"].clone()
+    }
+
+    /// Sends one command and returns its whole reply, an error included.
+    async fn send(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({"id": id, "method": method, "params": params});
@@ -114,8 +121,7 @@ impl Browser {
             let Message::Text(text) = frame else { continue };
             let reply: Value = serde_json::from_str(&text).unwrap();
             if reply["id"] == id {
-                assert!(reply["error"].is_null(), "{method}: {reply}");
-                return reply["result"].clone();
+                return reply;
             }
         }
     }
@@ -146,11 +152,15 @@ impl Browser {
     }
 
     /// Evaluates `expression` until it is true, for at most `within`; an exception (the
-    /// page not loaded yet) counts as false.
+    /// page not loaded yet) counts as false, and so does an evaluation the page's reload cut
+    /// off ("Inspected target navigated or closed").
     pub async fn wait_for(&mut self, expression: &str, within: Duration) {
         let started = Instant::now();
         let guarded = format!("(() => {{ try {{ return ({expression}) === true; }} catch (_) {{ return false; }} }})()");
-        while self.eval(&guarded).await != json!(true) {
+        let params = json!({"expression": guarded, "awaitPromise": true, "returnByValue": true});
+        while self.send("Runtime.evaluate", params.clone()).await["result"]["result"]["value"]
+            != json!(true)
+        {
             assert!(started.elapsed() < within, "never true: {expression}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
